@@ -1,0 +1,51 @@
+/*
+ * log.c - key=value log lines to stderr (journald takes them from there).
+ * One write(2) per line so lines of concurrent processes do not interleave.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char s_service[32] = "edix";
+static int s_min_level = EDIX_LOG_INFO;
+
+void
+edix_log_init(const char *service, int min_level)
+{
+    snprintf(s_service, sizeof s_service, "%s", service);
+    s_min_level = min_level;
+    const char *env = getenv("EDIX_LOG_LEVEL");
+    if (env && strcmp(env, "debug") == 0)
+        s_min_level = EDIX_LOG_DEBUG;
+}
+
+void
+edix_log(int level, const char *msgid, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (level < s_min_level)
+        return;
+    char line[2048];
+    int n = snprintf(line, sizeof line, "msg=%s level=%s svc=%s ", msgid && *msgid ? msgid : "-",
+                     names[level], s_service);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < sizeof line)
+        n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line - 1)
+        n = sizeof line - 2;
+    /* a log line is one line: fold anything a caller passed through */
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[n++] = '\n';
+    ssize_t w = write(2, line, (size_t)n);
+    (void)w;
+}

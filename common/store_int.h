@@ -1,0 +1,34 @@
+/*
+ * store_int.h - private to the store module (store*.c): the handle and the
+ * statement cache.  Nothing outside common/store*.c includes this.
+ */
+#ifndef EDIX_STORE_INT_H
+#define EDIX_STORE_INT_H
+
+#include "store.h"
+
+#include <sqlite3.h>
+
+#define STORE_STMT_CACHE 64
+
+struct edix_store {
+    sqlite3 *db; /* the connection */
+    char *path;  /* file name, for messages */
+    int last_rc; /* SQLite result of the last failure */
+    int in_tx;   /* inside BEGIN IMMEDIATE */
+    struct {
+        const char *sql;    /* key: the (static) SQL text */
+        sqlite3_stmt *stmt; /* prepared once, reset after each use */
+    } cache[STORE_STMT_CACHE];
+};
+
+/* A cached statement for static SQL text, reset and with bindings cleared. */
+sqlite3_stmt *store_stmt(edix_store_t *self, const char *sql, char **err);
+/* Record a failure: reason with SQLite's message; returns -1. */
+int store_fail(edix_store_t *self, int rc, char **err, const char *what);
+/* bind helpers: NULL text binds SQL NULL */
+void store_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* a column as a new string, or NULL */
+char *store_col_text(sqlite3_stmt *st, int i);
+
+#endif
