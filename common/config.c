@@ -39,9 +39,14 @@ edix_kv_t *
 edix_kv_parse(const char *text, const char *name, char **err)
 {
     edix_kv_t *self = xcalloc(1, sizeof *self);
-    char *copy = xstrdup(text), *save = NULL;
+    char *copy = xstrdup(text), *next = copy;
     int lineno = 0;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    /* not strtok_r: it skips empty lines, and error messages need the real line number */
+    while (next) {
+        char *line = next, *nl = strchr(line, '\n');
+        next = nl ? nl + 1 : NULL;
+        if (nl)
+            *nl = '\0';
         lineno++;
         char *s = edix_trim(line);
         if (!*s || *s == '#')
@@ -331,6 +336,8 @@ edix_bundle_load(const char *path, char **err)
     self->intake_endpoint = xstrdup(edix_kv_get(kv, "intake_endpoint"));
     self->delivery_endpoint = xstrdup(edix_kv_get(kv, "delivery_endpoint"));
     self->hub_sign_public = xstrdup(edix_kv_get(kv, "hub_sign_public"));
+    const char *max = edix_kv_get(kv, "max_document_size");
+    self->max_document_size = max ? (size_t)strtoull(max, NULL, 10) : 0;
     edix_kv_destroy(&kv);
     if (!edix_curve_key_valid(self->curve_public) || !edix_curve_key_valid(self->curve_secret) ||
         !edix_curve_key_valid(self->hub_curve_public)) {
@@ -352,10 +359,13 @@ edix_bundle_save(const edix_bundle_t *self, const char *path, char **err)
                            "intake_endpoint = %s\n"
                            "delivery_endpoint = %s\n"
                            "# verifies the hub's signed receipts and status notifications\n"
-                           "hub_sign_public = %s\n",
+                           "hub_sign_public = %s\n"
+                           "# the largest document the hub accepts, in bytes\n"
+                           "max_document_size = %zu\n",
                            self->partner, self->partner, self->curve_public, self->curve_secret,
                            self->hub_curve_public, self->intake_endpoint, self->delivery_endpoint,
-                           self->hub_sign_public);
+                           self->hub_sign_public,
+                           self->max_document_size ? self->max_document_size : (size_t)10485760);
     int rc = edix_file_write(path, text, strlen(text), 0600, 1, err);
     explicit_bzero(text, strlen(text));
     free(text);

@@ -50,13 +50,15 @@ const char *edix_datadir(void);
 
 /* A partner bundle: what a partner's system needs, and nothing of the hub's secrets. */
 typedef struct {
-    char *partner;           /* partner id */
-    char *curve_public;      /* the partner's CURVE public key (Z85) */
-    char *curve_secret;      /* the partner's CURVE secret key (Z85) */
-    char *hub_curve_public;  /* the hub's CURVE public key (Z85) */
-    char *intake_endpoint;   /* where to submit */
-    char *delivery_endpoint; /* where to receive */
-    char *hub_sign_public;   /* the hub's receipt-verification key (hex Ed25519) */
+    char *partner;            /* partner id */
+    char *curve_public;       /* the partner's CURVE public key (Z85) */
+    char *curve_secret;       /* the partner's CURVE secret key (Z85) */
+    char *hub_curve_public;   /* the hub's CURVE public key (Z85) */
+    char *intake_endpoint;    /* where to submit */
+    char *delivery_endpoint;  /* where to receive */
+    char *hub_sign_public;    /* the hub's receipt-verification key (hex Ed25519) */
+    size_t max_document_size; /* the hub's size cap, so clients refuse larger documents
+                                 locally (0: not stated) */
 } edix_bundle_t;
 
 edix_bundle_t *edix_bundle_load(const char *path, char **err);
