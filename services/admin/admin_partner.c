@@ -155,6 +155,7 @@ s_new_bundle(edix_config_t *cfg, const char *id, const char *path, char pub[EDIX
         .intake_endpoint = cfg->public_intake,
         .delivery_endpoint = cfg->public_delivery,
         .hub_sign_public = hub.sign_public,
+        .max_document_size = cfg->max_document_size,
     };
     int rc = edix_bundle_save(&b, path, err);
     explicit_bzero(sec, sizeof sec);
