@@ -401,10 +401,18 @@ test_client_max_size(void **state)
                  {"max_document_size = 0\n", 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = s_bundle(f, i == 0 ? "max0" : i == 1 ? "max1" : "max2", f->pub);
-        FILE *fp = fopen(path, "a");
+        /* replace the cap the bundle states with the case's line */
+        char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(edix_file_read(path, 1 << 16, &text, &len, NULL), 0);
+        FILE *fp = fopen(path, "w");
         assert_non_null(fp);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+            if (strncmp(line, "max_document_size", 17) != 0)
+                fprintf(fp, "%s\n", line);
         fputs(cases[i].line, fp);
         fclose(fp);
+        free(text);
         char *err = NULL;
         edix_client_t *c = edix_client_new(path, &err);
         if ((c != NULL) != cases[i].ok)
