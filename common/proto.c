@@ -257,5 +257,6 @@ int
 edix_slice_eq(edix_slice_t s, const char *str)
 {
     size_t n = strlen(str);
-    return s.len == n && memcmp(s.data, str, n) == 0;
+    /* an empty slice may have NULL data, which memcmp must not be given */
+    return s.len == n && (n == 0 || memcmp(s.data, str, n) == 0);
 }
