@@ -29,11 +29,17 @@ struct edix_sock {
     void *zap_arg;
 };
 
+#define NET_INLINE_FRAMES 8 /* most messages have fewer frames: no second allocation */
+
 struct edix_inmsg {
-    zmq_msg_t parts[NET_MAX_FRAMES]; /* the frames as received */
+    zmq_msg_t *parts; /* the frames as received (inline, or grown for WORK) */
     size_t nparts;
-    edix_slice_t frames[NET_MAX_FRAMES]; /* payload frames (routing id skipped) */
+    size_t size;          /* parts allocated */
+    edix_slice_t *frames; /* payload frames (routing id skipped) */
     size_t nframes;
+    int too_many; /* more than NET_MAX_FRAMES: the rest were dropped */
+    zmq_msg_t inline_parts[NET_INLINE_FRAMES];
+    edix_slice_t inline_frames[NET_INLINE_FRAMES];
     edix_slice_t routing; /* ROUTER: the peer */
     char *user;           /* ZAP User-Id */
     size_t bytes;
@@ -238,29 +244,55 @@ int
 edix_sock_recv(edix_sock_t *self, edix_inmsg_t **msg_p)
 {
     *msg_p = NULL;
-    edix_inmsg_t *m = xcalloc(1, sizeof *m);
-    int more = 1, rc = 0;
+    edix_inmsg_t *m = xmalloc(sizeof *m);
+    m->parts = m->inline_parts;
+    m->frames = m->inline_frames;
+    m->size = NET_INLINE_FRAMES;
+    m->nparts = m->nframes = m->bytes = 0;
+    m->too_many = 0;
+    m->user = NULL;
+    m->routing = (edix_slice_t){NULL, 0};
+    int more = 1;
     while (more) {
-        zmq_msg_t *part = &m->parts[m->nparts < NET_MAX_FRAMES ? m->nparts : NET_MAX_FRAMES - 1];
-        if (m->nparts == NET_MAX_FRAMES) {
-            /* too many frames: drain and drop the rest into the last slot */
-            zmq_msg_close(part);
-            m->nparts--;
-            rc = 2;
-        }
-        zmq_msg_init(part);
-        if (zmq_msg_recv(part, self->zs, m->nparts == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, self->zs, m->nparts == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             int saved = errno;
-            zmq_msg_close(part);
+            zmq_msg_close(&part);
             edix_inmsg_destroy(&m);
             if (saved == EAGAIN)
                 return 1;
             errno = saved;
             return -1;
         }
+        more = zmq_msg_more(&part);
+        if (m->nparts == NET_MAX_FRAMES) {
+            /* a peer sending more frames than any command has: drop the
+             * rest, and let the decoder refuse the message */
+            zmq_msg_close(&part);
+            m->too_many = 1;
+            continue;
+        }
+        if (m->nparts == m->size) {
+            size_t size = m->size * 4 > NET_MAX_FRAMES ? NET_MAX_FRAMES : m->size * 4;
+            zmq_msg_t *parts = xmalloc(size * sizeof *parts);
+            /* zmq_msg_t may be moved with zmq_msg_move only */
+            for (size_t i = 0; i < m->nparts; i++) {
+                zmq_msg_init(&parts[i]);
+                zmq_msg_move(&parts[i], &m->parts[i]);
+            }
+            if (m->parts != m->inline_parts)
+                free(m->parts);
+            m->parts = parts;
+            m->size = size;
+        }
+        zmq_msg_init(&m->parts[m->nparts]);
+        zmq_msg_move(&m->parts[m->nparts], &part);
+        zmq_msg_close(&part);
         m->nparts++;
-        more = zmq_msg_more(part);
     }
+    if (m->nparts > NET_INLINE_FRAMES)
+        m->frames = xmalloc(m->nparts * sizeof *m->frames);
     size_t first = 0;
     if (self->type == ZMQ_ROUTER) {
         m->routing.data = zmq_msg_data(&m->parts[0]);
@@ -273,10 +305,10 @@ edix_sock_recv(edix_sock_t *self, edix_inmsg_t **msg_p)
         m->bytes += zmq_msg_size(&m->parts[i]);
         m->nframes++;
     }
-    if (rc == 2) {
-        /* report as a malformed message: an unknown command frame count */
-        m->nframes = NET_MAX_FRAMES;
-    }
+    /* an over-long message is handed on with no frames: the decoder
+     * refuses it ("empty message") and the sender gets ERROR 400 */
+    if (m->too_many)
+        m->nframes = 0;
     const char *user = zmq_msg_gets(&m->parts[m->nparts - 1], "User-Id");
     if (user)
         m->user = xstrdup(user);
@@ -317,6 +349,10 @@ edix_inmsg_destroy(edix_inmsg_t **self_p)
     edix_inmsg_t *m = *self_p;
     for (size_t i = 0; i < m->nparts; i++)
         zmq_msg_close(&m->parts[i]);
+    if (m->parts != m->inline_parts)
+        free(m->parts);
+    if (m->frames != m->inline_frames)
+        free(m->frames);
     free(m->user);
     free(m);
     *self_p = NULL;

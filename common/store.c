@@ -97,6 +97,16 @@ static const char *s_migrations[] = {
     "  prev_hash TEXT NOT NULL,"
     "  hash TEXT NOT NULL);"
     "CREATE INDEX audit_msg ON audit(msg_id);",
+
+    /* 2: work queues as partial indexes.  Only messages still on their way
+     * and deliveries still pending are in them, so they stay small however
+     * many documents the store has carried, and a finished document costs
+     * no index maintenance there. */
+    "DROP INDEX messages_state;"
+    "CREATE INDEX messages_accepted ON messages(received_ms) WHERE state = 'accepted';"
+    "CREATE INDEX messages_validated ON messages(received_ms) WHERE state = 'validated';"
+    "DROP INDEX deliveries_pending;"
+    "CREATE INDEX deliveries_due ON deliveries(receiver, next_ms) WHERE state = 'pending';",
 };
 
 #define S_SCHEMA_VERSION ((int)(sizeof s_migrations / sizeof s_migrations[0]))
@@ -282,6 +292,8 @@ edix_store_open(const char *path, int create, char **err)
     sqlite3_busy_timeout(self->db, STORE_BUSY_TIMEOUT_MS);
     if (s_exec(self, "PRAGMA journal_mode = WAL", err, "cannot set WAL mode") < 0 ||
         s_exec(self, "PRAGMA synchronous = FULL", err, "cannot set synchronous") < 0 ||
+        /* 8 MB of page cache: the hot indexes stay in memory, RSS stays small */
+        s_exec(self, "PRAGMA cache_size = -8192", err, "cannot set the cache size") < 0 ||
         s_exec(self, "PRAGMA foreign_keys = ON", err, "cannot enable foreign keys") < 0)
         goto fail;
     if (s_check(self, "PRAGMA quick_check", err) < 0)
@@ -315,6 +327,19 @@ edix_store_begin(edix_store_t *self, char **err)
         return -1;
     self->in_tx = 1;
     return 0;
+}
+
+int
+edix_store_begin_read(edix_store_t *self, char **err)
+{
+    return s_exec(self, "BEGIN DEFERRED", err, "cannot start a read transaction");
+}
+
+void
+edix_store_end_read(edix_store_t *self)
+{
+    if (sqlite3_get_autocommit(self->db) == 0)
+        sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL);
 }
 
 int

@@ -29,6 +29,11 @@ void edix_store_close(edix_store_t **self_p);
 int edix_store_temporary(const edix_store_t *self);
 
 int edix_store_begin(edix_store_t *self, char **err);
+/* A read transaction: every look-up until edix_store_end_read sees one
+ * snapshot and shares one set of locks, instead of taking and dropping
+ * them per statement.  Never around a write. */
+int edix_store_begin_read(edix_store_t *self, char **err);
+void edix_store_end_read(edix_store_t *self);
 int edix_store_commit(edix_store_t *self, char **err);
 void edix_store_rollback(edix_store_t *self);
 /* PRAGMA integrity_check: 0 when "ok", else -1 with the first complaint */
@@ -182,6 +187,22 @@ int edix_store_delivery_reset(edix_store_t *self, const char *receiver, char **e
  * pending for that receiver (a repeat ack, or not theirs), -1 error. */
 int edix_store_delivery_done(edix_store_t *self, const char *msg_id, const char *receiver,
                              char **err);
+/* What a DELIVER needs, in one look-up: the message's sender, doctype,
+ * kind, signature (notices), the body and the attempts so far.  0 found,
+ * 1 gone (not pending), -1 error.  Strings and body malloc'd into out. */
+typedef struct {
+    char *sender;
+    char *doctype;
+    char *kind;
+    char *signature;
+    char *body;
+    size_t len;
+    int attempts;
+} edix_outgoing_t;
+int edix_store_delivery_load(edix_store_t *self, const char *msg_id, edix_outgoing_t *out,
+                             char **err);
+void edix_outgoing_free(edix_outgoing_t *o);
+
 /* 0 found, 1 none */
 int edix_store_delivery_get(edix_store_t *self, const char *msg_id, edix_delivery_t *out,
                             char **err);
@@ -204,5 +225,28 @@ typedef struct {
 
 int edix_store_stats(edix_store_t *self, edix_stat_t **rows_p, size_t *count_p, char **err);
 void edix_stats_free(edix_stat_t *rows, size_t count);
+
+/* ---- operations: resend, retention (common/store_ops.c) ------------------- */
+
+/* Inside a transaction: offer a routed or delivered message to its receiver
+ * again: its delivery becomes pending and due now, a delivered message goes
+ * back to routed (the router records the new delivery as usual).  0 queued
+ * (*receiver_p and *was_p, the state before, caller frees), 1 refused with a
+ * one-line reason in *err (no such message, never routed, body purged),
+ * -1 error. */
+int edix_store_msg_resend(edix_store_t *self, const char *id, char **receiver_p, char **was_p,
+                          char **err);
+/* 1 when the message's body is stored, 0 when it is gone (purged), -1 error */
+int edix_store_msg_has_body(edix_store_t *self, const char *id, char **err);
+/* The status notifications the hub sent about message ref, oldest first. */
+int edix_store_msg_notices(edix_store_t *self, const char *ref, edix_msg_t **list_p,
+                           size_t *count_p, char **err);
+/* Inside a transaction: delete the bodies of messages in a final state
+ * (delivered, rejected) since before cutoff_ms, with no delivery pending.
+ * The message rows, their SHA-256 and the audit chain stay.  *count_p and
+ * *bytes_p say how many bodies and bytes went.  With dry_run set, only
+ * counts. */
+int edix_store_purge_bodies(edix_store_t *self, int64_t cutoff_ms, int dry_run, int64_t *count_p,
+                            int64_t *bytes_p, char **err);
 
 #endif

@@ -212,14 +212,25 @@ int
 edix_store_msg_ids(edix_store_t *self, const char *state, int limit, char ***ids_p, size_t *count_p,
                    char **err)
 {
-    static const char sel[] =
-        "SELECT id FROM messages WHERE state = ? ORDER BY received_ms, id LIMIT ?";
+    /* the queues' states are written out so the planner can use the
+     * partial indexes messages_accepted and
+     * messages_validated; other states scan */
+    static const char sel_accepted[] = "SELECT id FROM messages WHERE state = 'accepted'"
+                                       " ORDER BY received_ms LIMIT ?2";
+    static const char sel_validated[] = "SELECT id FROM messages WHERE state = 'validated'"
+                                        " ORDER BY received_ms LIMIT ?2";
+    static const char sel_other[] =
+        "SELECT id FROM messages WHERE state = ?1 ORDER BY received_ms, id LIMIT ?2";
+    const char *sel = strcmp(state, "accepted") == 0    ? sel_accepted
+                      : strcmp(state, "validated") == 0 ? sel_validated
+                                                        : sel_other;
     *ids_p = NULL;
     *count_p = 0;
     sqlite3_stmt *st = store_stmt(self, sel, err);
     if (!st)
         return -1;
-    store_bind_text(st, 1, state);
+    if (sel == sel_other)
+        store_bind_text(st, 1, state);
     sqlite3_bind_int(st, 2, limit);
     return s_ids(self, st, ids_p, count_p, err);
 }
@@ -307,7 +318,7 @@ edix_store_delivery_due(edix_store_t *self, const char *receiver, int64_t now, i
                         char ***ids_p, size_t *count_p, char **err)
 {
     static const char sel[] = "SELECT msg_id FROM deliveries WHERE receiver = ? AND"
-                              " state = 'pending' AND next_ms <= ? ORDER BY next_ms, rowid LIMIT ?";
+                              " state = 'pending' AND next_ms <= ? ORDER BY next_ms LIMIT ?";
     *ids_p = NULL;
     *count_p = 0;
     sqlite3_stmt *st = store_stmt(self, sel, err);
@@ -360,6 +371,52 @@ edix_store_delivery_done(edix_store_t *self, const char *msg_id, const char *rec
     if (s_done(self, st, err, "cannot record the delivery") < 0)
         return -1;
     return sqlite3_changes(self->db) ? 0 : 1;
+}
+
+int
+edix_store_delivery_load(edix_store_t *self, const char *msg_id, edix_outgoing_t *out, char **err)
+{
+    static const char sel[] =
+        "SELECT m.sender, m.doctype, m.kind, m.receipt_sig, b.body, d.attempts"
+        " FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN bodies b ON b.id = d.msg_id"
+        " WHERE d.msg_id = ? AND d.state = 'pending'";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = store_stmt(self, sel, err);
+    if (!st)
+        return -1;
+    store_bind_text(st, 1, msg_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->sender = store_col_text(st, 0);
+        out->doctype = store_col_text(st, 1);
+        out->kind = store_col_text(st, 2);
+        out->signature = store_col_text(st, 3);
+        out->len = (size_t)sqlite3_column_bytes(st, 4);
+        out->body = xmalloc(out->len + 1);
+        if (out->len)
+            memcpy(out->body, sqlite3_column_blob(st, 4), out->len);
+        out->body[out->len] = '\0';
+        out->attempts = sqlite3_column_int(st, 5);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return 1;
+    return store_fail(self, rc, err, "cannot read a delivery");
+}
+
+void
+edix_outgoing_free(edix_outgoing_t *o)
+{
+    if (!o)
+        return;
+    free(o->sender);
+    free(o->doctype);
+    free(o->kind);
+    free(o->signature);
+    free(o->body);
+    memset(o, 0, sizeof *o);
 }
 
 void

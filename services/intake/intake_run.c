@@ -213,10 +213,14 @@ s_batch(s_intake_t *ix, s_req_t *reqs, size_t n)
 {
     char *err = NULL;
     size_t fresh = 0;
+    /* the look-ups of the whole batch share one read snapshot */
+    int reading = edix_store_begin_read(ix->svc->store, NULL) == 0;
     for (size_t i = 0; i < n; i++) {
         s_triage(ix, reqs, i);
         fresh += reqs[i].state == S_NEW;
     }
+    if (reading)
+        edix_store_end_read(ix->svc->store);
     if (fresh == 0)
         goto out;
 

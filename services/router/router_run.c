@@ -4,15 +4,21 @@
  * Three kinds of work, each from the store:
  *  - route: messages in state "validated" get a delivery row for their
  *    receiver and become "routed" (one transaction per batch);
- *  - dispatch: for every connected receiver, pending deliveries that are due
- *    are sent, up to the receiver's window; each attempt is recorded and
- *    the delivery is due again after ack_timeout_ms, doubling per attempt up
- *    to retry_max_ms;
+ *  - dispatch: for every connected receiver with room in its window, the
+ *    pending deliveries that are due are sent.  A sent delivery is in
+ *    flight until it is acknowledged or its ack timeout passes; then it is
+ *    due again after a backoff (ack_timeout_ms doubling per attempt up to
+ *    retry_max_ms).  Attempts are written to the store with the next
+ *    transaction the router makes anyway (or when it is idle): losing them
+ *    in a crash costs nothing but the count;
  *  - acknowledge: ACKs are recorded in one transaction per batch: delivery
  *    done, message "delivered", audit, and a "delivered" notice for the
  *    sender.  A repeated ACK changes nothing.
  * A receiver is connected from its READY until a send to it fails; a READY
- * from a new connection makes all its pending deliveries due at once.
+ * on a new connection makes all its pending deliveries due at once.
+ * Dispatch looks in the store only for receivers that may have work: new
+ * routes for them, acks that freed their window, expired acks, a new
+ * connection, or the periodic rescan.
  */
 #include "router.h"
 #include "crypto.h"
@@ -24,7 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROUTER_MAX_INFLIGHT 10000
+#define ROUTER_MAX_WINDOW 10000
+
+typedef struct {
+    char *id;         /* hub message id */
+    int64_t deadline; /* when the ack counts as lost */
+} s_flight_t;
 
 typedef struct {
     char *partner; /* partner id (ZAP-proven) */
@@ -32,10 +43,27 @@ typedef struct {
     size_t routing_len;
     int connected;      /* a READY seen and no send failed since */
     int window;         /* most unacknowledged deliveries it takes */
-    int inflight;       /* sent and neither acked nor timed out */
-    int64_t *deadlines; /* per in-flight slot: when it counts as lost */
-    char **inflight_ids;
+    int dirty;          /* may have due deliveries: look in the store */
+    s_flight_t *flight; /* in flight, window entries */
+    int inflight;
 } s_receiver_t;
+
+typedef struct {
+    char *id;         /* delivery sent */
+    int attempts;     /* attempts so far, this one included */
+    int64_t at, next; /* when sent; when due again if not acked */
+} s_attempt_t;
+
+typedef struct s_ack {
+    char *id;            /* acked hub id */
+    const char *partner; /* by whom: the receiver's own string, which stays
+                            put when a new receiver grows r->rx */
+} s_ack_t;
+
+/* Acks wait this long for company before their transaction: one commit
+ * (one fsync) then records many deliveries.  Nobody waits on the commit of
+ * an ack, so this costs only the "delivered" state a few ms later. */
+#define ROUTER_ACK_DELAY_MS 5
 
 typedef struct {
     edix_service_t *svc;
@@ -44,7 +72,12 @@ typedef struct {
     edix_sock_t *pull; /* WORK from the validators */
     s_receiver_t *rx;
     size_t nrx;
-    int route_due; /* look for validated messages */
+    int route_due;         /* look for validated messages */
+    s_attempt_t *attempts; /* not yet written to the store */
+    size_t nattempts, attempts_size;
+    struct s_ack *acks; /* acknowledgements waiting for their transaction */
+    size_t nacks;
+    int64_t acks_since; /* when the oldest of them came (monotonic ms) */
     edix_slice_t ids[EDIX_PROTO_MAX_WORK];
 } s_router_t;
 
@@ -64,34 +97,55 @@ s_receiver(s_router_t *r, const char *partner, int create)
 }
 
 static void
-s_inflight_clear(s_receiver_t *x)
+s_flight_clear(s_receiver_t *x)
 {
     for (int i = 0; i < x->inflight; i++)
-        free(x->inflight_ids[i]);
+        free(x->flight[i].id);
     x->inflight = 0;
 }
 
-static void
-s_inflight_remove(s_receiver_t *x, const char *id)
-{
-    for (int i = 0; i < x->inflight; i++) {
-        if (strcmp(x->inflight_ids[i], id) != 0)
-            continue;
-        free(x->inflight_ids[i]);
-        x->inflight--;
-        x->inflight_ids[i] = x->inflight_ids[x->inflight];
-        x->deadlines[i] = x->deadlines[x->inflight];
-        return;
-    }
-}
-
 static int
-s_inflight_has(s_receiver_t *x, const char *id)
+s_flight_find(s_receiver_t *x, const char *id)
 {
     for (int i = 0; i < x->inflight; i++)
-        if (strcmp(x->inflight_ids[i], id) == 0)
-            return 1;
+        if (strcmp(x->flight[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+static void
+s_flight_drop(s_receiver_t *x, int i)
+{
+    free(x->flight[i].id);
+    x->flight[i] = x->flight[--x->inflight];
+}
+
+static int64_t
+s_backoff(const edix_config_t *cfg, int attempts)
+{
+    int64_t d = cfg->ack_timeout_ms;
+    for (int i = 1; i < attempts && d < cfg->retry_max_ms; i++)
+        d *= 2;
+    return d < cfg->retry_max_ms ? d : cfg->retry_max_ms;
+}
+
+/* Inside a transaction: write the attempts made since the last one. */
+static int
+s_flush_attempts(s_router_t *r, char **err)
+{
+    for (size_t i = 0; i < r->nattempts; i++)
+        if (edix_store_delivery_attempt(r->svc->store, r->attempts[i].id, r->attempts[i].at,
+                                        r->attempts[i].next, err) < 0)
+            return -1;
     return 0;
+}
+
+static void
+s_attempts_clear(s_router_t *r)
+{
+    for (size_t i = 0; i < r->nattempts; i++)
+        free(r->attempts[i].id);
+    r->nattempts = 0;
 }
 
 /* validated -> routed, with a delivery row; 1 when something moved */
@@ -99,7 +153,7 @@ static int
 s_route(s_router_t *r)
 {
     edix_service_t *svc = r->svc;
-    char *err = NULL, **ids = NULL;
+    char *err = NULL, **ids = NULL, **receivers = NULL;
     size_t n = 0;
     int moved = 0;
     if (edix_store_msg_ids(svc->store, "validated", svc->cfg->batch_max, &ids, &n, &err) < 0)
@@ -108,6 +162,7 @@ s_route(s_router_t *r)
         r->route_due = 0;
         goto out;
     }
+    receivers = xcalloc(n, sizeof *receivers);
     if (edix_store_begin(svc->store, &err) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
@@ -126,14 +181,25 @@ s_route(s_router_t *r)
             (edix_store_delivery_add(svc->store, m.id, m.receiver, &err) < 0 ||
              edix_audit_append(svc->store, svc->actor, "message.routed", m.id, details, &err) < 0))
             rc = -1;
+        if (rc == 0)
+            receivers[i] = xstrdup(m.receiver);
         edix_msg_free(&m);
         if (rc < 0)
             goto rollback;
     }
+    if (s_flush_attempts(r, &err) < 0)
+        goto rollback;
     if (edix_store_commit(svc->store, &err) < 0)
         goto fail;
-    for (size_t i = 0; i < n; i++)
-        edix_info(ids[i], "event=routed");
+    s_attempts_clear(r);
+    for (size_t i = 0; i < n; i++) {
+        if (!receivers[i])
+            continue;
+        edix_info(ids[i], "event=routed receiver=%s", receivers[i]);
+        s_receiver_t *x = s_receiver(r, receivers[i], 0);
+        if (x)
+            x->dirty = 1;
+    }
     moved = 1;
     goto out;
 rollback:
@@ -141,18 +207,26 @@ rollback:
 fail:
     edix_warn(NULL, "event=route-failed reason=\"%s\"", err);
 out:
+    if (receivers)
+        edix_ids_free(receivers, n);
     edix_ids_free(ids, n);
     free(err);
     return moved;
 }
 
-static int64_t
-s_backoff(const edix_config_t *cfg, int attempts)
+static void
+s_attempt_add(s_router_t *r, const char *id, int attempts, int64_t now)
 {
-    int64_t d = cfg->ack_timeout_ms;
-    for (int i = 1; i < attempts && d < cfg->retry_max_ms; i++)
-        d *= 2;
-    return d < cfg->retry_max_ms ? d : cfg->retry_max_ms;
+    if (r->nattempts == r->attempts_size) {
+        r->attempts_size = r->attempts_size ? r->attempts_size * 2 : 256;
+        r->attempts = xrealloc(r->attempts, r->attempts_size * sizeof *r->attempts);
+    }
+    r->attempts[r->nattempts++] = (s_attempt_t){
+        .id = xstrdup(id),
+        .attempts = attempts,
+        .at = now,
+        .next = now + s_backoff(r->svc->cfg, attempts),
+    };
 }
 
 /* send what is due to one receiver */
@@ -161,73 +235,51 @@ s_dispatch_one(s_router_t *r, s_receiver_t *x, int64_t now)
 {
     edix_service_t *svc = r->svc;
     char *err = NULL, **ids = NULL;
-    size_t n = 0, sent = 0;
+    size_t n = 0;
     int room = x->window - x->inflight;
-    if (!x->connected || room <= 0)
+    if (!x->connected || !x->dirty || room <= 0)
         return;
-    /* ask for a few more than the room: some due ones may be in flight */
+    /* ask for more than the room: some due ones may be in flight already */
     if (edix_store_delivery_due(svc->store, x->partner, now, room + x->inflight, &ids, &n, &err) <
         0)
         goto out;
-    char **sent_ids = xcalloc(n ? n : 1, sizeof *sent_ids);
+    size_t sent = 0;
     for (size_t i = 0; i < n && x->inflight < x->window; i++) {
-        if (s_inflight_has(x, ids[i]))
+        if (s_flight_find(x, ids[i]) >= 0)
             continue;
-        edix_msg_t m;
-        char *body = NULL;
-        size_t len = 0;
-        if (edix_store_msg_get(svc->store, ids[i], &m, &err) != 0)
+        edix_outgoing_t o;
+        if (edix_store_delivery_load(svc->store, ids[i], &o, &err) != 0)
             continue;
-        if (edix_store_msg_body(svc->store, ids[i], &body, &len, &err) != 0) {
-            edix_msg_free(&m);
-            continue;
-        }
-        int from_hub = strcmp(m.kind, "status") == 0;
-        const char *sig = from_hub && m.signature ? m.signature : "";
+        int from_hub = strcmp(o.kind, "status") == 0;
+        const char *sig = from_hub && o.signature ? o.signature : "";
         edix_pmsg_t out = {.cmd = EDIX_CMD_DELIVER};
-        out.hub_id = (edix_slice_t){m.id, strlen(m.id)};
-        out.sender = (edix_slice_t){m.sender, strlen(m.sender)};
-        out.doctype = (edix_slice_t){m.doctype, strlen(m.doctype)};
-        out.body = (edix_slice_t){body, len};
+        out.hub_id = (edix_slice_t){ids[i], strlen(ids[i])};
+        out.sender = (edix_slice_t){o.sender, strlen(o.sender)};
+        out.doctype = (edix_slice_t){o.doctype, strlen(o.doctype)};
+        out.body = (edix_slice_t){o.body, o.len};
         out.signature = (edix_slice_t){sig, strlen(sig)};
         edix_slice_t routing = {x->routing, x->routing_len};
         int rc = edix_sock_send(r->srv, &routing, &out, 1);
-        int saved = errno;
-        free(body);
-        edix_msg_free(&m);
+        int saved = errno, attempts = o.attempts + 1;
+        edix_outgoing_free(&o);
         if (rc < 0) {
             edix_info(NULL, "event=receiver-gone partner=%s reason=\"%s\"", x->partner,
                       strerror(saved));
             x->connected = 0;
-            s_inflight_clear(x);
+            s_flight_clear(x);
             break;
         }
-        x->inflight_ids[x->inflight] = xstrdup(ids[i]);
-        x->deadlines[x->inflight] = now + svc->cfg->ack_timeout_ms;
+        x->flight[x->inflight].id = xstrdup(ids[i]);
+        x->flight[x->inflight].deadline = now + svc->cfg->ack_timeout_ms;
         x->inflight++;
-        sent_ids[sent++] = ids[i];
+        s_attempt_add(r, ids[i], attempts, now);
+        edix_debug(ids[i], "event=sent receiver=%s attempt=%d", x->partner, attempts);
+        sent++;
     }
-    if (sent) {
-        /* record the attempts; the next one is due after the backoff */
-        if (edix_store_begin(svc->store, &err) == 0) {
-            int ok = 1;
-            for (size_t i = 0; i < sent && ok; i++) {
-                edix_delivery_t d;
-                int attempts = 1;
-                if (edix_store_delivery_get(svc->store, sent_ids[i], &d, NULL) == 0) {
-                    attempts = d.attempts + 1;
-                    edix_delivery_free(&d);
-                }
-                ok = edix_store_delivery_attempt(svc->store, sent_ids[i], now,
-                                                 now + s_backoff(svc->cfg, attempts), &err) == 0;
-            }
-            if (!ok || edix_store_commit(svc->store, &err) < 0)
-                edix_store_rollback(svc->store);
-        }
-        for (size_t i = 0; i < sent; i++)
-            edix_debug(sent_ids[i], "event=sent receiver=%s", x->partner);
-    }
-    free(sent_ids);
+    /* all that was due went out (or the window is full and an ack will
+     * set dirty again) */
+    if (x->inflight < x->window)
+        x->dirty = 0;
 out:
     if (err)
         edix_warn(NULL, "event=dispatch-failed partner=%s reason=\"%s\"", x->partner, err);
@@ -235,23 +287,20 @@ out:
     free(err);
 }
 
+/* acks that never came: the delivery is due again after its backoff */
 static void
 s_expire(s_receiver_t *x, int64_t now)
 {
     for (int i = 0; i < x->inflight;) {
-        if (x->deadlines[i] <= now) {
-            edix_info(x->inflight_ids[i], "event=ack-timeout receiver=%s", x->partner);
-            s_inflight_remove(x, x->inflight_ids[i]);
+        if (x->flight[i].deadline <= now) {
+            edix_info(x->flight[i].id, "event=ack-timeout receiver=%s", x->partner);
+            s_flight_drop(x, i);
+            x->dirty = 1;
         } else {
             i++;
         }
     }
 }
-
-typedef struct {
-    char *id;        /* acked hub id */
-    s_receiver_t *x; /* by whom */
-} s_ack_t;
 
 static void
 s_record_acks(s_router_t *r, s_ack_t *acks, size_t n)
@@ -261,8 +310,11 @@ s_record_acks(s_router_t *r, s_ack_t *acks, size_t n)
     int *fresh = xcalloc(n ? n : 1, sizeof *fresh);
     if (edix_store_begin(svc->store, &err) < 0)
         goto fail;
+    /* attempts first: an ack below marks the same delivery done */
+    if (s_flush_attempts(r, &err) < 0)
+        goto rollback;
     for (size_t i = 0; i < n; i++) {
-        int rc = edix_store_delivery_done(svc->store, acks[i].id, acks[i].x->partner, &err);
+        int rc = edix_store_delivery_done(svc->store, acks[i].id, acks[i].partner, &err);
         if (rc < 0)
             goto rollback;
         if (rc == 1)
@@ -275,7 +327,7 @@ s_record_acks(s_router_t *r, s_ack_t *acks, size_t n)
         rc = edix_store_msg_transition(svc->store, &m, from, &err);
         free((char *)from);
         char details[160];
-        snprintf(details, sizeof details, "receiver=%s", acks[i].x->partner);
+        snprintf(details, sizeof details, "receiver=%s", acks[i].partner);
         if (rc < 0 || edix_audit_append(svc->store, svc->actor, "message.delivered", m.id, details,
                                         &err) < 0) {
             edix_msg_free(&m);
@@ -289,21 +341,25 @@ s_record_acks(s_router_t *r, s_ack_t *acks, size_t n)
                 .doc_number = m.doc_number,
                 .doctype = m.doctype,
                 .delivered = 1,
-                .receiver = acks[i].x->partner,
+                .receiver = acks[i].partner,
             };
             if (edix_service_notify(svc, r->key, &notice, &err) < 0) {
                 edix_msg_free(&m);
                 goto rollback;
             }
+            s_receiver_t *sx = s_receiver(r, m.sender, 0);
+            if (sx)
+                sx->dirty = 1;
         }
         edix_msg_free(&m);
         fresh[i] = 1;
     }
     if (edix_store_commit(svc->store, &err) < 0)
         goto fail;
+    s_attempts_clear(r);
     for (size_t i = 0; i < n; i++)
         if (fresh[i])
-            edix_info(acks[i].id, "event=delivered receiver=%s", acks[i].x->partner);
+            edix_info(acks[i].id, "event=delivered receiver=%s", acks[i].partner);
     goto out;
 rollback:
     edix_store_rollback(svc->store);
@@ -321,24 +377,26 @@ s_on_ready(s_router_t *r, s_receiver_t *x, edix_slice_t routing, int window)
 {
     int fresh = !x->connected || x->routing_len != routing.len ||
                 memcmp(x->routing, routing.data, routing.len) != 0;
+    if (!x->flight)
+        x->flight = xcalloc(ROUTER_MAX_WINDOW, sizeof *x->flight);
     x->window = window;
-    if (!x->deadlines) {
-        x->deadlines = xcalloc(ROUTER_MAX_INFLIGHT, sizeof *x->deadlines);
-        x->inflight_ids = xcalloc(ROUTER_MAX_INFLIGHT, sizeof *x->inflight_ids);
-    }
+    x->dirty = 1;
     if (!fresh)
         return;
     free(x->routing);
     x->routing = xstrndup(routing.data, routing.len);
     x->routing_len = routing.len;
     x->connected = 1;
-    s_inflight_clear(x);
+    s_flight_clear(x);
     /* a new connection: whatever was in flight may be lost; offer it all now */
     char *err = NULL;
     if (edix_store_begin(r->svc->store, &err) == 0) {
-        if (edix_store_delivery_reset(r->svc->store, x->partner, &err) < 0 ||
+        if (s_flush_attempts(r, &err) < 0 ||
+            edix_store_delivery_reset(r->svc->store, x->partner, &err) < 0 ||
             edix_store_commit(r->svc->store, &err) < 0)
             edix_store_rollback(r->svc->store);
+        else
+            s_attempts_clear(r);
     }
     if (err)
         edix_warn(NULL, "event=reset-failed partner=%s reason=\"%s\"", x->partner, err);
@@ -347,80 +405,126 @@ s_on_ready(s_router_t *r, s_receiver_t *x, edix_slice_t routing, int window)
 }
 
 static void
-s_error(s_router_t *r, edix_slice_t routing, int code, const char *text)
+s_error(s_router_t *r, edix_slice_t routing, edix_slice_t ref, int code, const char *text)
 {
-    edix_pmsg_t out = {.cmd = EDIX_CMD_ERROR, .code = code};
+    edix_pmsg_t out = {.cmd = EDIX_CMD_ERROR, .code = code, .ref = ref};
     out.text = (edix_slice_t){text, strlen(text)};
     edix_sock_send(r->srv, &routing, &out, 1);
+}
+
+/* record the waiting acks */
+static void
+s_flush_acks(s_router_t *r)
+{
+    if (!r->nacks)
+        return;
+    s_record_acks(r, r->acks, r->nacks);
+    for (size_t i = 0; i < r->nacks; i++)
+        free(r->acks[i].id);
+    r->nacks = 0;
 }
 
 static void
 s_receive(s_router_t *r)
 {
-    size_t max = (size_t)r->svc->cfg->batch_max, nacks = 0;
-    s_ack_t *acks = xcalloc(max, sizeof *acks);
+    size_t max = (size_t)r->svc->cfg->batch_max;
     edix_inmsg_t *in;
-    while (nacks < max && edix_sock_recv(r->srv, &in) == 0) {
+    edix_slice_t none = {"", 0};
+    /* a partner's state is looked up once per call, not once per ACK */
+    const char *known[8] = {0};
+    int known_active[8], nknown = 0;
+    while (edix_sock_recv(r->srv, &in) == 0) {
         const char *partner = edix_inmsg_user(in);
         edix_slice_t routing = edix_inmsg_routing(in);
         size_t nf;
         const edix_slice_t *frames = edix_inmsg_frames(in, &nf);
         edix_pmsg_t msg;
         char why[128];
+        int active = -1;
+        for (int k = 0; partner && k < nknown; k++)
+            if (strcmp(known[k], partner) == 0)
+                active = known_active[k];
+        if (partner && active < 0) {
+            active = edix_store_partner_active(r->svc->store, partner, NULL) == 1;
+            if (nknown < 8) {
+                known[nknown] = partner;
+                known_active[nknown++] = active;
+            }
+        }
         if (!partner) {
-            s_error(r, routing, EDIX_ERR_FORBIDDEN, "not authenticated");
+            s_error(r, routing, none, EDIX_ERR_FORBIDDEN, "not authenticated");
         } else if (edix_proto_decode(frames, nf, &msg, r->ids, why, sizeof why) < 0) {
-            s_error(r, routing, EDIX_ERR_BAD_REQUEST, why);
-        } else if (edix_store_partner_active(r->svc->store, partner, NULL) != 1) {
-            s_error(r, routing, EDIX_ERR_FORBIDDEN, "partner is suspended");
+            s_error(r, routing, none, EDIX_ERR_BAD_REQUEST, why);
+        } else if (!active) {
+            s_error(r, routing, msg.hub_id, EDIX_ERR_FORBIDDEN, "partner is suspended");
             s_receiver_t *x = s_receiver(r, partner, 0);
             if (x) {
                 x->connected = 0;
-                s_inflight_clear(x);
+                s_flight_clear(x);
             }
         } else if (msg.cmd == EDIX_CMD_READY) {
             s_on_ready(r, s_receiver(r, partner, 1), routing, msg.window);
         } else if (msg.cmd == EDIX_CMD_ACK) {
             s_receiver_t *x = s_receiver(r, partner, 1);
-            acks[nacks].id = edix_slice_dup(msg.hub_id);
-            acks[nacks].x = x;
-            s_inflight_remove(x, acks[nacks].id);
-            nacks++;
+            if (r->nacks == 0)
+                r->acks_since = edix_mono_ms();
+            r->acks[r->nacks].id = edix_slice_dup(msg.hub_id);
+            r->acks[r->nacks].partner = x->partner;
+            int i = s_flight_find(x, r->acks[r->nacks].id);
+            if (i >= 0)
+                s_flight_drop(x, i);
+            x->dirty = 1;
+            r->nacks++;
         } else if (msg.cmd == EDIX_CMD_PING) {
             edix_pmsg_t out = {.cmd = EDIX_CMD_PONG};
             edix_sock_send(r->srv, &routing, &out, 1);
         } else {
-            s_error(r, routing, EDIX_ERR_BAD_REQUEST,
+            s_error(r, routing, none, EDIX_ERR_BAD_REQUEST,
                     "the delivery endpoint takes READY, ACK, PING");
         }
         edix_inmsg_destroy(&in);
+        if (r->nacks == max) {
+            /* the partner pointers in known[] die with their messages */
+            s_flush_acks(r);
+            nknown = 0;
+        }
     }
-    if (nacks)
-        s_record_acks(r, acks, nacks);
-    for (size_t i = 0; i < nacks; i++)
-        free(acks[i].id);
-    free(acks);
 }
 
-/* how long to sleep: until the earliest in-flight deadline or pending due time */
+/* how long to sleep: until the earliest ack deadline or the rescan */
 static int
-s_wait_ms(s_router_t *r, int64_t now)
+s_wait_ms(s_router_t *r, int64_t now, int64_t next_scan)
 {
-    int64_t wait = r->svc->cfg->rescan_ms;
+    int64_t wait = next_scan - now;
     for (size_t i = 0; i < r->nrx; i++) {
         s_receiver_t *x = &r->rx[i];
-        if (!x->connected)
-            continue;
+        if (x->connected && x->dirty && x->inflight < x->window)
+            return 0;
         for (int j = 0; j < x->inflight; j++)
-            if (x->deadlines[j] - now < wait)
-                wait = x->deadlines[j] - now;
-        int64_t next;
-        if (x->inflight < x->window &&
-            edix_store_delivery_next(r->svc->store, x->partner, &next, NULL) == 0 &&
-            next - now < wait)
-            wait = next - now;
+            if (x->flight[j].deadline - now < wait)
+                wait = x->flight[j].deadline - now;
     }
+    if (r->route_due)
+        return 0;
     return wait < 0 ? 0 : (int)wait;
+}
+
+/* idle: write the attempts nothing else carried to the store */
+static void
+s_idle_flush(s_router_t *r)
+{
+    char *err = NULL;
+    if (!r->nattempts)
+        return;
+    if (edix_store_begin(r->svc->store, &err) == 0) {
+        if (s_flush_attempts(r, &err) < 0 || edix_store_commit(r->svc->store, &err) < 0)
+            edix_store_rollback(r->svc->store);
+        else
+            s_attempts_clear(r);
+    }
+    if (err)
+        edix_warn(NULL, "event=attempts-failed reason=\"%s\"", err);
+    free(err);
 }
 
 int
@@ -429,6 +533,7 @@ router_run(edix_service_t *svc)
     char *err = NULL;
     int rc = 1;
     s_router_t r = {.svc = svc, .route_due = 1};
+    r.acks = xcalloc((size_t)svc->cfg->batch_max, sizeof *r.acks);
     edix_hub_keys_t keys;
     edix_sock_t *zap = NULL;
     if (edix_hub_keys_load(svc->cfg->home, 1, &keys, &err) < 0 ||
@@ -442,32 +547,48 @@ router_run(edix_service_t *svc)
     explicit_bzero(keys.curve_secret, sizeof keys.curve_secret);
     edix_info(NULL, "event=listening endpoint=%s", svc->cfg->delivery_endpoint);
 
-    int64_t last_scan = 0;
+    int64_t next_scan = 0;
     edix_sock_t *socks[3] = {zap, r.srv, r.pull};
     while (!edix_service_stop) {
         int64_t now = edix_now_ms();
-        if (now - last_scan >= svc->cfg->rescan_ms) {
+        if (now >= next_scan) {
+            /* the periodic look: lost WORK hints, retries that came due */
             r.route_due = 1;
-            last_scan = now;
+            for (size_t i = 0; i < r.nrx; i++)
+                r.rx[i].dirty = 1;
+            next_scan = now + svc->cfg->rescan_ms;
         }
         while (r.route_due && s_route(&r))
             ;
+        int reading = 0;
         for (size_t i = 0; i < r.nrx; i++) {
             s_expire(&r.rx[i], now);
+            if (!reading && r.rx[i].connected && r.rx[i].dirty)
+                reading = edix_store_begin_read(svc->store, NULL) == 0;
             s_dispatch_one(&r, &r.rx[i], now);
         }
+        if (reading)
+            edix_store_end_read(svc->store);
         int ready[3];
-        int wait = s_wait_ms(&r, edix_now_ms());
-        if (edix_poll(socks, 3, wait, ready) < 0) {
+        int wait = s_wait_ms(&r, edix_now_ms(), next_scan);
+        int n = edix_poll(socks, 3, wait, ready);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             edix_fail(&err, "poll failed: %s", strerror(errno));
             goto out;
         }
+        if (n == 0) {
+            s_flush_acks(&r);
+            s_idle_flush(&r);
+            continue;
+        }
         if (ready[0])
             edix_zap_serve(zap);
         if (ready[1])
             s_receive(&r);
+        if (r.nacks && edix_mono_ms() - r.acks_since >= ROUTER_ACK_DELAY_MS)
+            s_flush_acks(&r);
         if (ready[2]) {
             edix_inmsg_t *in;
             while (edix_sock_recv(r.pull, &in) == 0)
@@ -475,6 +596,8 @@ router_run(edix_service_t *svc)
             r.route_due = 1;
         }
     }
+    s_flush_acks(&r);
+    s_idle_flush(&r);
     rc = 0;
 out:
     if (rc) {
@@ -482,13 +605,17 @@ out:
         fprintf(stderr, "edix-router: %s\n", err);
     }
     for (size_t i = 0; i < r.nrx; i++) {
-        s_inflight_clear(&r.rx[i]);
+        s_flight_clear(&r.rx[i]);
         free(r.rx[i].partner);
         free(r.rx[i].routing);
-        free(r.rx[i].deadlines);
-        free(r.rx[i].inflight_ids);
+        free(r.rx[i].flight);
     }
     free(r.rx);
+    s_attempts_clear(&r);
+    free(r.attempts);
+    for (size_t i = 0; i < r.nacks; i++)
+        free(r.acks[i].id);
+    free(r.acks);
     edix_sock_destroy(&r.srv);
     edix_sock_destroy(&r.pull);
     edix_sock_destroy(&zap);

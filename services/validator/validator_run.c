@@ -141,16 +141,19 @@ s_round(s_validator_t *vx)
         goto out;
     }
     items = xcalloc(n, sizeof *items);
+    /* the checks read the registry many times: one snapshot for all */
+    if (edix_store_begin_read(svc->store, &err) < 0)
+        goto out;
     for (size_t i = 0; i < n; i++) {
         int rc = edix_store_msg_get(svc->store, ids[i], &items[i].msg, &err);
-        if (rc < 0)
+        if (rc < 0 || (rc == 0 && s_check(vx, &items[i], &err) < 0)) {
+            edix_store_end_read(svc->store);
             goto out;
-        if (rc == 1 || s_check(vx, &items[i], &err) < 0) {
-            if (rc != 1)
-                goto out;
-            items[i].skip = 1;
         }
+        if (rc == 1)
+            items[i].skip = 1;
     }
+    edix_store_end_read(svc->store);
     if (edix_store_begin(svc->store, &err) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
