@@ -103,8 +103,8 @@ static const char *s_migrations[] = {
      * many documents the store has carried, and a finished document costs
      * no index maintenance there. */
     "DROP INDEX messages_state;"
-    "CREATE INDEX messages_accepted ON messages(received_ms) WHERE state = 'accepted';"
-    "CREATE INDEX messages_validated ON messages(received_ms) WHERE state = 'validated';"
+    "CREATE INDEX messages_accepted ON messages(received_ms, id) WHERE state = 'accepted';"
+    "CREATE INDEX messages_validated ON messages(received_ms, id) WHERE state = 'validated';"
     "DROP INDEX deliveries_pending;"
     "CREATE INDEX deliveries_due ON deliveries(receiver, next_ms) WHERE state = 'pending';",
 };

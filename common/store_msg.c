@@ -216,9 +216,9 @@ edix_store_msg_ids(edix_store_t *self, const char *state, int limit, char ***ids
      * partial indexes messages_accepted and
      * messages_validated; other states scan */
     static const char sel_accepted[] = "SELECT id FROM messages WHERE state = 'accepted'"
-                                       " ORDER BY received_ms LIMIT ?2";
+                                       " ORDER BY received_ms, id LIMIT ?2";
     static const char sel_validated[] = "SELECT id FROM messages WHERE state = 'validated'"
-                                        " ORDER BY received_ms LIMIT ?2";
+                                        " ORDER BY received_ms, id LIMIT ?2";
     static const char sel_other[] =
         "SELECT id FROM messages WHERE state = ?1 ORDER BY received_ms, id LIMIT ?2";
     const char *sel = strcmp(state, "accepted") == 0    ? sel_accepted

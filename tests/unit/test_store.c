@@ -358,7 +358,7 @@ test_open_creates(void **state)
 
     /* what the store did to the file, seen from a second connection */
     s_expect_raw(path, "PRAGMA journal_mode", "wal");
-    s_expect_raw(path, "PRAGMA user_version", "1");
+    s_expect_raw(path, "PRAGMA user_version", "2");
     s_expect_raw(path,
                  "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master"
                  " WHERE type = 'table' ORDER BY name)",
@@ -382,7 +382,7 @@ test_open_creates(void **state)
     s = edix_store_open(path, 1, &err);
     assert_non_null(s);
     edix_store_close(&s);
-    s_expect_raw(path, "PRAGMA user_version", "1");
+    s_expect_raw(path, "PRAGMA user_version", "2");
     assert_null(err);
 
     free(wal);
@@ -418,7 +418,7 @@ test_open_refusals(void **state)
     edix_store_close(&f->store);
     free(s_raw(f->path, "PRAGMA user_version = 99"));
     assert_null(edix_store_open(f->path, 0, &err));
-    s_expect_err("newer schema", &err, "schema version 99, newer than this edix (1)");
+    s_expect_err("newer schema", &err, "schema version 99, newer than this edix (2)");
     s_expect_raw(f->path, "PRAGMA user_version", "99");
 
     free(none);
