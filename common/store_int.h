@@ -16,6 +16,7 @@ struct edix_store {
     char *path;  /* file name, for messages */
     int last_rc; /* SQLite result of the last failure */
     int in_tx;   /* inside BEGIN IMMEDIATE */
+    int64_t busy_since; /* monotonic ms when the current wait for a lock began */
     struct {
         const char *sql;    /* key: the (static) SQL text */
         sqlite3_stmt *stmt; /* prepared once, reset after each use */
