@@ -166,7 +166,7 @@ edix_config_template(const char *intake, const char *delivery, const char *schem
                      "# router_endpoint = ipc://HOME/run/router\n"
                      "\n"
                      "# The official OASIS UBL 2.1 schemas (the directory holding maindoc/ and\n"
-                     "# common/).  deploy/fetch-ubl-schemas fetches and checks them.  Required.\n"
+                     "# common/).  edix-fetch-ubl-schemas fetches and checks them.  Required.\n"
                      "schema_dir = %s\n"
                      "\n"
                      "# The catalogue of document types: which schema and which parties.\n"
@@ -189,7 +189,13 @@ edix_config_template(const char *intake, const char *delivery, const char *schem
                      "rescan_ms = 2000\n"
                      "\n"
                      "# Most documents committed in one transaction (group commit).\n"
-                     "batch_max = 256\n",
+                     "batch_max = 256\n"
+                     "\n"
+                     "# Retention: 'edix-admin purge' deletes the bodies of documents that were\n"
+                     "# delivered or rejected more than this many days ago.  The message\n"
+                     "# records, their SHA-256 and the audit chain stay, so the chain still\n"
+                     "# verifies.  0 keeps every body for ever.\n"
+                     "retention_days = 0\n",
                      intake, delivery, schema_dir, catalogue);
 }
 
@@ -206,6 +212,7 @@ static const char *s_config_keys[] = {"intake_endpoint",
                                       "retry_max_ms",
                                       "rescan_ms",
                                       "batch_max",
+                                      "retention_days",
                                       NULL};
 
 static int
@@ -281,6 +288,9 @@ edix_config_load(const char *home, char **err)
     if (s_number(kv, "batch_max", 256, 1, 10000, &n, path, err) < 0)
         goto fail;
     self->batch_max = (int)n;
+    if (s_number(kv, "retention_days", 0, 0, 36500, &n, path, err) < 0)
+        goto fail;
+    self->retention_days = (int)n;
     edix_kv_destroy(&kv);
     goto out;
 fail:

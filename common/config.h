@@ -36,6 +36,7 @@ typedef struct {
     int retry_max_ms;         /* cap of the redelivery backoff */
     int rescan_ms;            /* how often stages look for work in the store */
     int batch_max;            /* documents per transaction (group commit) */
+    int retention_days;       /* purge keeps bodies this long after the end (0: forever) */
 } edix_config_t;
 
 /* Load HOME/edix.conf; NULL with a one-line reason in *err. */

@@ -49,3 +49,17 @@ edix_log(int level, const char *msgid, const char *fmt, ...)
     ssize_t w = write(2, line, (size_t)n);
     (void)w;
 }
+
+void
+edix_log_fatal(const char *event, const char *reason)
+{
+    /* a value is quoted: keep the quote balanced whatever the reason says */
+    char clean[512];
+    size_t n = 0;
+    for (const char *p = reason ? reason : "?"; *p && n < sizeof clean - 1; p++)
+        clean[n++] = *p == '"' ? '\'' : *p;
+    clean[n] = '\0';
+    edix_log(EDIX_LOG_ERROR, NULL, "event=%s reason=\"%s\"", event, clean);
+    if (isatty(2))
+        dprintf(2, "edix-%s: %s\n", s_service, reason ? reason : "?");
+}

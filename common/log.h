@@ -18,6 +18,11 @@ void edix_log_init(const char *service, int min_level);
 void edix_log(int level, const char *msgid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A failure that stops the program: the key=value line "event=EVENT
+ * reason=..." and, only when stderr is a terminal (a person, not journald
+ * or edix-hub), also "edix-<service>: reason" for that person. */
+void edix_log_fatal(const char *event, const char *reason);
+
 #define edix_info(id, ...)  edix_log(EDIX_LOG_INFO, id, __VA_ARGS__)
 #define edix_warn(id, ...)  edix_log(EDIX_LOG_WARN, id, __VA_ARGS__)
 #define edix_error(id, ...) edix_log(EDIX_LOG_ERROR, id, __VA_ARGS__)

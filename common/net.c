@@ -323,6 +323,14 @@ edix_inmsg_routing(const edix_inmsg_t *m)
 }
 
 const char *
+edix_inmsg_key(const edix_inmsg_t *m)
+{
+    if (!m->nparts)
+        return NULL;
+    return zmq_msg_gets((zmq_msg_t *)&m->parts[m->nparts - 1], EDIX_ZAP_KEY_PROPERTY);
+}
+
+const char *
 edix_inmsg_user(const edix_inmsg_t *m)
 {
     return m->user;
@@ -457,13 +465,26 @@ edix_zap_serve(edix_sock_t *zap)
         const edix_slice_t *f = req->frames;
         const char *status = "400", *text = "not admitted";
         char *user = NULL;
+        char z85[41] = "";
+        /* metadata: the proven key, so services can check on every
+         * message that it is still admitted (suspension, rekey overlap);
+         * ZMTP property form: name length (1 byte), name, value length
+         * (4 bytes, network order), value */
+        unsigned char meta[1 + sizeof EDIX_ZAP_KEY_PROPERTY - 1 + 4 + 40];
+        size_t meta_len = 0;
         if (req->nframes >= 7 && edix_slice_eq(f[0], "1.0") && edix_slice_eq(f[5], "CURVE") &&
             f[6].len == 32) {
-            char z85[41];
             if (zmq_z85_encode(z85, (const uint8_t *)f[6].data, 32) &&
                 zap->zap(zap->zap_arg, z85, &user) == 0) {
                 status = "200";
                 text = "OK";
+                size_t nl = sizeof EDIX_ZAP_KEY_PROPERTY - 1;
+                meta[0] = (unsigned char)nl;
+                memcpy(meta + 1, EDIX_ZAP_KEY_PROPERTY, nl);
+                meta[1 + nl] = meta[2 + nl] = meta[3 + nl] = 0;
+                meta[4 + nl] = 40;
+                memcpy(meta + 5 + nl, z85, 40);
+                meta_len = 5 + nl + 40;
             }
         }
         edix_slice_t reqid = req->nframes >= 2 ? f[1] : (edix_slice_t){"", 0};
@@ -472,7 +493,7 @@ edix_zap_serve(edix_sock_t *zap)
                  zmq_send(zap->zs, status, 3, ZMQ_SNDMORE) >= 0 &&
                  zmq_send(zap->zs, text, strlen(text), ZMQ_SNDMORE) >= 0 &&
                  zmq_send(zap->zs, user ? user : "", user ? strlen(user) : 0, ZMQ_SNDMORE) >= 0 &&
-                 zmq_send(zap->zs, "", 0, 0) >= 0;
+                 zmq_send(zap->zs, meta, meta_len, 0) >= 0;
         (void)ok;
         free(user);
         edix_inmsg_destroy(&req);

@@ -48,6 +48,10 @@ typedef struct edix_inmsg edix_inmsg_t;
 int edix_sock_recv(edix_sock_t *self, edix_inmsg_t **msg_p);
 edix_slice_t edix_inmsg_routing(const edix_inmsg_t *m); /* ROUTER peer id; empty otherwise */
 const char *edix_inmsg_user(const edix_inmsg_t *m);     /* ZAP User-Id, or NULL */
+/* the CURVE public key (Z85) the handshake proved, from the ZAP handler's
+ * metadata; NULL on sockets without ZAP */
+#define EDIX_ZAP_KEY_PROPERTY "X-Edix-Key"
+const char *edix_inmsg_key(const edix_inmsg_t *m);
 const edix_slice_t *edix_inmsg_frames(const edix_inmsg_t *m, size_t *count);
 size_t edix_inmsg_bytes(const edix_inmsg_t *m); /* total payload */
 void edix_inmsg_destroy(edix_inmsg_t **self_p);

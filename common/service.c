@@ -72,8 +72,7 @@ edix_service_main(int argc, char **argv, const char *name, const char *summary,
     if (!(home = edix_home_resolve(home_opt, &err)) || !(svc.cfg = edix_config_load(home, &err)) ||
         !(svc.store = edix_store_open(svc.cfg->store_path, 0, &err)) ||
         !(svc.net = edix_net_new(&err))) {
-        edix_error(NULL, "event=start-failed reason=\"%s\"", err);
-        fprintf(stderr, "edix-%s: %s\n", name, err);
+        edix_log_fatal("start-failed", err);
         goto out;
     }
     edix_info(NULL, "event=start home=%s", home);
@@ -186,4 +185,16 @@ out:
     free(xml);
     n->notice_id = NULL;
     return rc;
+}
+
+int
+edix_service_admitted(edix_service_t *svc, const char *partner, const char *key)
+{
+    char *id = NULL;
+    if (!partner || !key)
+        return 0;
+    int rc = edix_store_partner_by_key(svc->store, key, &id, NULL);
+    int ok = rc == 0 && strcmp(id, partner) == 0;
+    free(id);
+    return rc < 0 ? -1 : ok;
 }

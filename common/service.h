@@ -36,6 +36,11 @@ struct edix_signkey *edix_service_signkey(edix_service_t *svc, char **err);
  * overlapping) key of an active partner; arg is the edix_service_t.
  * Refusals are logged and audited (connection.refused). */
 int edix_service_zap_decide(void *arg, const char *client_public_z85, char **user_id);
+/* Is the connection a message came on still admitted?  The key it proved
+ * must still belong to the active partner it was admitted as: a partner
+ * suspended, or a key retired (rekey, end of overlap), since the handshake
+ * is refused on its next message.  1 admitted, 0 not, -1 store error. */
+int edix_service_admitted(edix_service_t *svc, const char *partner, const char *key);
 
 /* Inside a transaction: build the notification n (n->notice_id is filled
  * in), sign it, store it as a status message for n->partner and queue its

@@ -3,7 +3,7 @@
 # Used by demo.sh, test.sh and CI; safe to run again.
 set -eu
 PKGS="build-essential cmake pkg-config libxml2-dev libzmq3-dev libczmq-dev libssl-dev
-libsodium-dev libsqlite3-dev libcmocka-dev sqlite3 python3 util-linux"
+libsodium-dev libsqlite3-dev libcmocka-dev sqlite3 python3 util-linux python3-zmq strace"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -15,13 +15,17 @@
 static const char s_usage[] =
     "usage: edix-admin [--home DIR] COMMAND ...\n"
     "\n"
+    "Onboarding, routing, tracking and audit for an edix hub.  Works on the\n"
+    "hub's store directly; every change is audited with the operating-system\n"
+    "user as the actor.\n"
+    "\n"
     "  init [--intake EP] [--delivery EP] [--schemas DIR]\n"
     "                         create a hub home: store, config, hub keys\n"
     "  partner add ID --name NAME --id SCHEME:VALUE [--id ...]\n"
     "          [--send TYPES] [--receive TYPES] --bundle FILE\n"
     "                         onboard a partner (TYPES: Order,Invoice,... or all;\n"
     "                         default all) and write its bundle (0600)\n"
-    "  partner list|show ID [--json]\n"
+    "  partner list|show ID [--json]   partners, their state and key age\n"
     "  partner suspend ID | resume ID\n"
     "  partner rekey ID --bundle FILE [--overlap DURATION]\n"
     "                         new keys; the old key is refused from then on\n"
@@ -29,11 +33,22 @@ static const char s_usage[] =
     "  message list [--partner ID] [--state STATE] [--limit N] [--json]\n"
     "  message show MSGID [--json]   the whole trail of one document\n"
     "  message find BUSINESS-ID [--json]   by order or invoice number\n"
+    "  message resend MSGID   offer a routed or delivered message to its\n"
+    "                         receiver again (a new delivery, audited)\n"
     "  validate FILE... [--json]     offline check, same code as the validator\n"
     "  audit verify                  exit 0 intact, 1 tampered (says where)\n"
     "  audit list [--json] [--limit N]\n"
-    "  stats [--json]\n"
+    "  stats [--json | --prometheus [--output FILE]]\n"
+    "                         per partner and document type: sent, received,\n"
+    "                         rejected, pending, oldest pending; --output writes\n"
+    "                         FILE atomically (node_exporter textfile collector)\n"
+    "  purge [--older-than DURATION] [--dry-run]\n"
+    "                         delete the bodies of documents delivered or rejected\n"
+    "                         longer ago than DURATION (default: retention_days in\n"
+    "                         edix.conf); records and the audit chain stay\n"
+    "  config sample          print a fully commented edix.conf\n"
     "\n"
+    "DURATION is a whole number with s, m, h or d: 90s, 30m, 12h, 7d.\n"
     "Every command takes --home DIR (default $EDIX_HOME) and --help.\n"
     "Exit status: 0 success, 1 usage or operational error, 2 document rejected.\n";
 
@@ -74,6 +89,26 @@ fail:
     return 1;
 }
 
+int64_t
+admin_duration_ms(const char *s)
+{
+    static const struct {
+        const char *suffix;
+        int64_t ms;
+    } units[] = {{"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char *end;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    long long n = strtoll(s, &end, 10);
+    if (end == s || n < 0 || n > 36500LL * 86400)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].suffix) == 0)
+            /* at most 100 years: far from overflowing */
+            return n * units[i].ms <= 36500LL * 86400000 ? n * units[i].ms : -1;
+    return -1;
+}
+
 /* Options that take a value; everything else starting with -- is a flag. */
 static int
 s_parse(int argc, char **argv, admin_opts_t *o)
@@ -88,6 +123,14 @@ s_parse(int argc, char **argv, admin_opts_t *o)
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             o->help = 1;
+            continue;
+        }
+        if (strcmp(a, "--dry-run") == 0) {
+            o->dry_run = 1;
+            continue;
+        }
+        if (strcmp(a, "--prometheus") == 0) {
+            o->prometheus = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0 || strcmp(a, "--") == 0) {
@@ -116,6 +159,10 @@ s_parse(int argc, char **argv, admin_opts_t *o)
             slot = &o->delivery;
         else if (strcmp(a, "--schemas") == 0)
             slot = &o->schemas;
+        else if (strcmp(a, "--older-than") == 0)
+            slot = &o->older_than;
+        else if (strcmp(a, "--output") == 0)
+            slot = &o->output;
         else if (strcmp(a, "--id") == 0 || strcmp(a, "--limit") == 0) {
             if (i + 1 >= argc)
                 return admin_error("%s needs a value", a);
@@ -151,7 +198,10 @@ s_dispatch(admin_opts_t *o)
         return admin_validate(o);
     if (strcmp(cmd, "stats") == 0)
         return admin_stats(o);
-    if (strcmp(cmd, "partner") != 0 && strcmp(cmd, "audit") != 0 && strcmp(cmd, "message") != 0)
+    if (strcmp(cmd, "purge") == 0)
+        return admin_purge(o);
+    if (strcmp(cmd, "partner") != 0 && strcmp(cmd, "audit") != 0 && strcmp(cmd, "message") != 0 &&
+        strcmp(cmd, "config") != 0)
         return admin_error("unknown command '%s' (see edix-admin --help)", cmd);
     if (o->nargs == 0)
         return admin_error("'%s' needs a subcommand (see edix-admin --help)", cmd);
@@ -161,6 +211,8 @@ s_dispatch(admin_opts_t *o)
         return admin_partner(o, verb);
     if (strcmp(cmd, "audit") == 0)
         return admin_audit(o, verb);
+    if (strcmp(cmd, "config") == 0)
+        return admin_config(o, verb);
     return admin_message(o, verb);
 }
 

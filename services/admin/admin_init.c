@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 /* The OASIS schemas: --schemas, $EDIX_SCHEMA_DIR, an installed copy fetched
- * by deploy/fetch-ubl-schemas, or the shared test corpus beside a source
- * tree (development and CI). */
+ * by edix-fetch-ubl-schemas (deploy/fetch-ubl-schemas), or the shared test
+ * corpus beside a source tree (development and CI). */
 static char *
 s_find_schemas(const char *opt, char **err)
 {
@@ -42,8 +42,8 @@ s_find_schemas(const char *opt, char **err)
             break;
     }
     if (!found && !(opt && *opt))
-        edix_fail(err, "no UBL 2.1 schemas found: run deploy/fetch-ubl-schemas or give "
-                       "--schemas DIR");
+        edix_fail(err, "no UBL 2.1 schemas found: run edix-fetch-ubl-schemas (deploy/ in "
+                       "the source) or give --schemas DIR");
     free(installed);
     free(corpus);
     return found;

@@ -374,28 +374,6 @@ s_set_state(admin_opts_t *o, edix_store_t *store, const char *state, const char 
     return rc;
 }
 
-/* 30s, 15m, 12h, 7d -> milliseconds; -1 if malformed */
-static int64_t
-s_duration_ms(const char *s)
-{
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    if (end == s || n < 0 || n > 3650LL * 86400)
-        return -1;
-    int64_t unit = 0;
-    if (strcmp(end, "s") == 0)
-        unit = 1000;
-    else if (strcmp(end, "m") == 0)
-        unit = 60000;
-    else if (strcmp(end, "h") == 0)
-        unit = 3600000;
-    else if (strcmp(end, "d") == 0)
-        unit = 86400000;
-    else
-        return -1;
-    return n * unit;
-}
-
 static int
 s_rekey(admin_opts_t *o, edix_config_t *cfg, edix_store_t *store)
 {
@@ -406,7 +384,7 @@ s_rekey(admin_opts_t *o, edix_config_t *cfg, edix_store_t *store)
     char pub[EDIX_Z85_KEY];
     if (s_get(o, store, "partner rekey ID --bundle FILE [--overlap DURATION]", &p))
         return 1;
-    if (o->overlap && (overlap = s_duration_ms(o->overlap)) < 0) {
+    if (o->overlap && (overlap = admin_duration_ms(o->overlap)) < 0) {
         edix_fail(&err, "--overlap %s: expected a duration such as 30m, 12h or 7d", o->overlap);
         goto out;
     }

@@ -84,7 +84,8 @@ s_start(s_child_t *c, const char *home)
         close(s_wake[1]);
         char *argv[] = {c->path, "--home", (char *)home, NULL};
         execv(c->path, argv);
-        fprintf(stderr, "edix-hub: cannot run %s: %s\n", c->path, strerror(errno));
+        edix_error(NULL, "event=exec-failed service=%s path=%s reason=\"%s\"", c->name, c->path,
+                   strerror(errno));
         _exit(127);
     }
     c->pid = pid;
@@ -193,7 +194,7 @@ main(int argc, char **argv)
     char *home = edix_home_resolve(home_opt, &err);
     edix_config_t *cfg = home ? edix_config_load(home, &err) : NULL;
     if (!cfg) {
-        fprintf(stderr, "edix-hub: %s\n", err);
+        edix_log_fatal("start-failed", err);
         free(err);
         free(home);
         return 1;
@@ -204,7 +205,7 @@ main(int argc, char **argv)
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0) {
-        fprintf(stderr, "edix-hub: cannot find my own executable\n");
+        edix_log_fatal("start-failed", "cannot find my own executable");
         return 1;
     }
     self[len] = '\0';
@@ -215,7 +216,9 @@ main(int argc, char **argv)
     for (size_t i = 0; i < nkids; i++) {
         int w = snprintf(kids[i].path, sizeof kids[i].path, "%s/edix-%s", self, kids[i].name);
         if (w < 0 || (size_t)w >= sizeof kids[i].path || access(kids[i].path, X_OK) < 0) {
-            fprintf(stderr, "edix-hub: %s: %s\n", kids[i].path, strerror(errno));
+            char *why = xasprintf("%s: %s", kids[i].path, strerror(errno));
+            edix_log_fatal("start-failed", why);
+            free(why);
             return 1;
         }
     }
@@ -223,7 +226,7 @@ main(int argc, char **argv)
         return 1;
 
     if (pipe2(s_wake, O_CLOEXEC | O_NONBLOCK) < 0) {
-        fprintf(stderr, "edix-hub: pipe: %s\n", strerror(errno));
+        edix_log_fatal("start-failed", strerror(errno));
         return 1;
     }
     struct sigaction sa;

@@ -152,15 +152,16 @@ s_triage(s_intake_t *ix, s_req_t *reqs, size_t i)
         return;
     }
 
-    /* a partner suspended since it connected is refused on its next message */
-    int active = edix_store_partner_active(ix->svc->store, r->partner, &err);
+    /* a partner suspended, or a key retired, since the connection was made
+     * is refused on its next message */
+    int active = edix_service_admitted(ix->svc, r->partner, edix_inmsg_key(r->in));
     if (active <= 0) {
         if (active < 0)
             s_reply_error(ix, r, r->msg.client_id, EDIX_ERR_TEMPORARY,
                           "the store is busy; resubmit with the same client id");
         else
-            s_reply_error(ix, r, r->msg.client_id, EDIX_ERR_FORBIDDEN, "partner is suspended");
-        free(err);
+            s_reply_error(ix, r, r->msg.client_id, EDIX_ERR_FORBIDDEN,
+                          "partner is suspended or its key was retired");
         return;
     }
     if (r->msg.body.len > ix->svc->cfg->max_document_size) {

@@ -18,6 +18,10 @@
 static const char s_usage[] =
     "usage: edix-partner --bundle FILE COMMAND ...\n"
     "\n"
+    "The partner side of an edix hub: sends documents to the hub, receives the\n"
+    "documents addressed to this partner and checks the hub's signed receipts,\n"
+    "with the keys and endpoints of the partner's bundle.\n"
+    "\n"
     "  send DOC... [--wait] [--timeout SEC] [--client-id ID] [--receipts DIR]\n"
     "                         submit documents; prints 'MSGID accepted' per document,\n"
     "                         with --wait the final 'MSGID delivered' or 'MSGID rejected'\n"

@@ -412,15 +412,23 @@ s_error(s_router_t *r, edix_slice_t routing, edix_slice_t ref, int code, const c
     edix_sock_send(r->srv, &routing, &out, 1);
 }
 
-/* record the waiting acks */
+/* record the waiting acks; then their deliveries leave the window (a
+ * failed commit leaves them pending: they go out again and are acked again) */
 static void
 s_flush_acks(s_router_t *r)
 {
     if (!r->nacks)
         return;
     s_record_acks(r, r->acks, r->nacks);
-    for (size_t i = 0; i < r->nacks; i++)
+    for (size_t i = 0; i < r->nacks; i++) {
+        s_receiver_t *x = s_receiver(r, r->acks[i].partner, 0);
+        int k = x ? s_flight_find(x, r->acks[i].id) : -1;
+        if (k >= 0)
+            s_flight_drop(x, k);
+        if (x)
+            x->dirty = 1;
         free(r->acks[i].id);
+    }
     r->nacks = 0;
 }
 
@@ -430,24 +438,27 @@ s_receive(s_router_t *r)
     size_t max = (size_t)r->svc->cfg->batch_max;
     edix_inmsg_t *in;
     edix_slice_t none = {"", 0};
-    /* a partner's state is looked up once per call, not once per ACK */
-    const char *known[8] = {0};
+    /* whether a connection's key is still admitted is looked up once per
+     * call, not once per ACK; the keys are copied: the metadata strings die
+     * with their message */
+    char known[8][EDIX_Z85_KEY];
     int known_active[8], nknown = 0;
     while (edix_sock_recv(r->srv, &in) == 0) {
         const char *partner = edix_inmsg_user(in);
+        const char *key = edix_inmsg_key(in);
         edix_slice_t routing = edix_inmsg_routing(in);
         size_t nf;
         const edix_slice_t *frames = edix_inmsg_frames(in, &nf);
         edix_pmsg_t msg;
         char why[128];
         int active = -1;
-        for (int k = 0; partner && k < nknown; k++)
-            if (strcmp(known[k], partner) == 0)
+        for (int k = 0; key && k < nknown; k++)
+            if (strcmp(known[k], key) == 0)
                 active = known_active[k];
         if (partner && active < 0) {
-            active = edix_store_partner_active(r->svc->store, partner, NULL) == 1;
-            if (nknown < 8) {
-                known[nknown] = partner;
+            active = edix_service_admitted(r->svc, partner, key) == 1;
+            if (key && nknown < 8 && strlen(key) < EDIX_Z85_KEY) {
+                strcpy(known[nknown], key);
                 known_active[nknown++] = active;
             }
         }
@@ -456,7 +467,8 @@ s_receive(s_router_t *r)
         } else if (edix_proto_decode(frames, nf, &msg, r->ids, why, sizeof why) < 0) {
             s_error(r, routing, none, EDIX_ERR_BAD_REQUEST, why);
         } else if (!active) {
-            s_error(r, routing, msg.hub_id, EDIX_ERR_FORBIDDEN, "partner is suspended");
+            s_error(r, routing, msg.hub_id, EDIX_ERR_FORBIDDEN,
+                    "partner is suspended or its key was retired");
             s_receiver_t *x = s_receiver(r, partner, 0);
             if (x) {
                 x->connected = 0;
@@ -468,12 +480,10 @@ s_receive(s_router_t *r)
             s_receiver_t *x = s_receiver(r, partner, 1);
             if (r->nacks == 0)
                 r->acks_since = edix_mono_ms();
+            /* the delivery stays in flight until its ack is committed, so
+             * it is not offered again meanwhile */
             r->acks[r->nacks].id = edix_slice_dup(msg.hub_id);
             r->acks[r->nacks].partner = x->partner;
-            int i = s_flight_find(x, r->acks[r->nacks].id);
-            if (i >= 0)
-                s_flight_drop(x, i);
-            x->dirty = 1;
             r->nacks++;
         } else if (msg.cmd == EDIX_CMD_PING) {
             edix_pmsg_t out = {.cmd = EDIX_CMD_PONG};
@@ -484,11 +494,22 @@ s_receive(s_router_t *r)
         }
         edix_inmsg_destroy(&in);
         if (r->nacks == max) {
-            /* the partner pointers in known[] die with their messages */
+            /* a suspension committed meanwhile is seen from here on */
             s_flush_acks(r);
             nknown = 0;
         }
     }
+}
+
+/* Every delivery in flight has its ack waiting: nothing more is coming
+ * soon, so waiting for company would only delay the record. */
+static int
+s_all_acked(const s_router_t *r)
+{
+    size_t inflight = 0;
+    for (size_t i = 0; i < r->nrx; i++)
+        inflight += (size_t)r->rx[i].inflight;
+    return inflight <= r->nacks;
 }
 
 /* how long to sleep: until the earliest ack deadline or the rescan */
@@ -587,7 +608,7 @@ router_run(edix_service_t *svc)
             edix_zap_serve(zap);
         if (ready[1])
             s_receive(&r);
-        if (r.nacks && edix_mono_ms() - r.acks_since >= ROUTER_ACK_DELAY_MS)
+        if (r.nacks && (edix_mono_ms() - r.acks_since >= ROUTER_ACK_DELAY_MS || s_all_acked(&r)))
             s_flush_acks(&r);
         if (ready[2]) {
             edix_inmsg_t *in;

@@ -734,5 +734,12 @@ main(int argc, char **argv)
                 log);
     else
         s_run("rm -rf '%s' /dev/shm/edix-bench-%d-*", B.tmp, (int)getpid());
+    free(lats);
+    free(inv.data);
+    free(ord.data);
+    for (size_t i = 0; i < B.ndocs; i++)
+        free(B.docs[i].data);
+    free(B.docs);
+    free(B.lat);
     return ok ? 0 : 1;
 }

@@ -116,8 +116,9 @@ class FlowTest(EdixTest):
         self.receive("seller", seller_dir)
         self.assertEqual(read(os.path.join(seller_dir, order_id + ".xml"), "rb"),
                          read(corpus(ORDER), "rb"))
-        r = self.home.partner("buyer", "status", order_id, expect=0)
-        self.assertIn("%s delivered" % order_id, r.stdout)
+        # the receiver's ack is recorded a few milliseconds later
+        wait_for(lambda: "%s delivered" % order_id in self.home.partner(
+            "buyer", "status", order_id, expect=0).stdout, what="the order recorded delivered")
 
         r = self.send("seller", corpus(INVOICE))
         inv_id = self.ids_of(r.stdout)[0]
