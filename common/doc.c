@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE /* asprintf, vasprintf, strndup */
 #include "doc.h"
+#include "rules.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -129,19 +130,6 @@ typedef struct {
 
 #define S_DEC_MAX_SCALE 38
 
-static int
-s_pow10(int n, __int128 *out)
-{
-    __int128 p = 1;
-
-    if (n < 0 || n > S_DEC_MAX_SCALE)
-        return -1;
-    while (n-- > 0)
-        p *= 10;
-    *out = p;
-    return 0;
-}
-
 /*  0 and *out on a valid xs:decimal lexical form (surrounding whitespace
  *  allowed); -1 when s is not a decimal or does not fit.  */
 static int
@@ -185,73 +173,6 @@ s_dec_parse(const char *s, s_dec_t *out)
     out->v = neg ? -v : v;
     out->scale = frac;
     return 0;
-}
-
-/*  Brings a and b to the same scale; -1 on overflow.  */
-static int
-s_dec_align(s_dec_t *a, s_dec_t *b)
-{
-    __int128 p;
-    s_dec_t *lo = a->scale < b->scale ? a : b;
-    int target = a->scale < b->scale ? b->scale : a->scale;
-
-    if (s_pow10(target - lo->scale, &p) < 0 || __builtin_mul_overflow(lo->v, p, &lo->v))
-        return -1;
-    lo->scale = target;
-    return 0;
-}
-
-/*  *r = a + sign * b; -1 on overflow.  */
-static int
-s_dec_add(s_dec_t *r, s_dec_t a, s_dec_t b, int sign)
-{
-    if (s_dec_align(&a, &b) < 0)
-        return -1;
-    if (sign < 0 ? __builtin_sub_overflow(a.v, b.v, &r->v)
-                 : __builtin_add_overflow(a.v, b.v, &r->v))
-        return -1;
-    r->scale = a.scale;
-    return 0;
-}
-
-/*  *equal = (a == b) exactly; -1 when they cannot be compared.  */
-static int
-s_dec_equal(s_dec_t a, s_dec_t b, int *equal)
-{
-    if (s_dec_align(&a, &b) < 0)
-        return -1;
-    *equal = a.v == b.v;
-    return 0;
-}
-
-/*  Formats with at least min_scale decimals (amounts read better as
- *  "1436.50" than "1436.5").  buf must hold 48 bytes.  */
-static void
-s_dec_format(s_dec_t d, int min_scale, char *buf, size_t size)
-{
-    char digits[48];
-    int nd = 0, pos = 0, scale = d.scale;
-    unsigned __int128 u;
-    __int128 p;
-
-    if (scale < min_scale && s_pow10(min_scale - scale, &p) == 0 &&
-        !__builtin_mul_overflow(d.v, p, &d.v))
-        scale = min_scale;
-    u = d.v < 0 ? -(unsigned __int128)d.v : (unsigned __int128)d.v;
-    do {
-        digits[nd++] = (char)('0' + (int)(u % 10));
-        u /= 10;
-    } while (u != 0);
-    while (nd <= scale)
-        digits[nd++] = '0'; /* at least one digit before the point */
-    if (d.v < 0 && pos + 1 < (int)size)
-        buf[pos++] = '-';
-    while (nd > 0 && pos + 2 < (int)size) {
-        if (nd == scale)
-            buf[pos++] = '.';
-        buf[pos++] = digits[--nd];
-    }
-    buf[pos] = '\0';
 }
 
 /*  ---- verdict ---------------------------------------------------------- */
@@ -1097,6 +1018,7 @@ struct edix_doc_checker {
     xmlParserCtxtPtr pctxt;              /* reused; replaced as its dict grows */
     xmlExternalEntityLoader prev_loader; /* put back on destroy */
     int loader_installed;                /* prev_loader is ours to restore */
+    edix_rules_t *rules;                 /* business rules, from next to the catalogue */
 };
 
 static xmlParserCtxtPtr
@@ -1302,6 +1224,32 @@ out:
     return rc;
 }
 
+/*  The rule files live next to the catalogue (schemas/rules/, with the
+ *  code lists in schemas/codelists/); a catalogue without them gives a
+ *  checker without business rules.  */
+static int
+s_rules_load(edix_doc_checker_t *self, const char *catalogue, char **err)
+{
+    const char *slash = strrchr(catalogue, '/');
+    char *dir = slash ? strndup(catalogue, (size_t)(slash - catalogue)) : strdup(".");
+
+    if (dir == NULL) {
+        s_set_err(err, "out of memory loading business rules");
+        return -1;
+    }
+    if (*dir == '\0') { /* catalogue in / */
+        free(dir);
+        dir = strdup("/");
+        if (dir == NULL) {
+            s_set_err(err, "out of memory loading business rules");
+            return -1;
+        }
+    }
+    self->rules = edix_rules_new(dir, err);
+    free(dir);
+    return self->rules ? 0 : -1;
+}
+
 edix_doc_checker_t *
 edix_doc_checker_new(const char *schema_dir, const char *catalogue, char **err)
 {
@@ -1336,6 +1284,8 @@ edix_doc_checker_new(const char *schema_dir, const char *catalogue, char **err)
         goto fail;
     /* from here on, nothing is loaded on behalf of any document */
     xmlSetExternalEntityLoader(s_loader_deny);
+    if (s_rules_load(self, catalogue, err) < 0)
+        goto fail;
     self->pctxt = s_parser_new();
     if (self->pctxt == NULL) {
         s_set_err(err, "out of memory creating XML parser");
@@ -1362,6 +1312,7 @@ edix_doc_checker_destroy(edix_doc_checker_t **self_p)
     if (self->schema)
         xmlSchemaFree(self->schema);
     s_types_free(self->types, self->type_count);
+    edix_rules_destroy(&self->rules);
     if (self->loader_installed)
         xmlSetExternalEntityLoader(self->prev_loader);
     free(self);
@@ -1596,161 +1547,27 @@ s_extract(s_check_t *st, const s_type_t *type, xmlNodePtr root)
 
 /*  ---- consistency rules ------------------------------------------------ */
 
-/*  1 when given != computed (then *shown is the computed value, formatted
- *  to at least two decimals: "1436.50" reads as an amount); 0 when equal or
- *  when they cannot be compared, which is reported here as an error.  */
-static int
-s_mismatch(s_check_t *st, const char *rule, xmlNodePtr at, s_dec_t given, s_dec_t computed,
-           char *shown, size_t size)
-{
-    int equal = 0;
-
-    if (s_dec_equal(given, computed, &equal) < 0) {
-        s_issue(st, EDIX_SEV_ERROR, rule, at, "amounts out of range: the rule cannot be checked");
-        return 0;
-    }
-    if (equal)
-        return 0;
-    s_dec_format(computed, 2, shown, size);
-    return 1;
-}
-
-/*  Adds sign * the amount in el (if present and a decimal) to *sum;
- *  absent counts as 0.  -1 on overflow.  */
-static int
-s_sum_opt(s_dec_t *sum, xmlNodePtr el, int sign)
-{
-    s_dec_t a;
-
-    if (s_amount(el, &a, NULL, 0) < 0)
-        return 0;
-    return s_dec_add(sum, *sum, a, sign);
-}
-
-/*  1 when el's @currencyID, trimmed, is cur.  */
-static int
-s_currency_is(xmlNodePtr el, const char *cur, size_t cur_len)
-{
-    xmlChar *tofree;
-    const char *c = s_attr(el, "currencyID", &tofree), *p;
-    size_t n;
-    int same = 0;
-
-    if (c) {
-        p = s_trim(c, &n);
-        same = n == cur_len && memcmp(p, cur, n) == 0;
-    }
-    if (tofree)
-        xmlFree(tofree);
-    return same;
-}
-
-/*  BR-CO-10, -13, -15, -16: the document totals add up.  Each rule runs
- *  only when the amounts it compares are present and decimals (absence and
- *  malformed numbers are the schema's and other rules' business).
- *  They are EN 16931 rules: errors for a document that claims EN 16931
- *  (its CustomizationID names urn:cen.eu:en16931, as Peppol BIS does),
- *  warnings for other UBL documents, whose totals may follow older
- *  conventions (the OASIS 2.1 samples round TaxInclusiveAmount itself).  */
+/*  The business rules (EN 16931, Peppol BIS, ...) are data run by the rule
+ *  engine (rules.c): each failed rule becomes an issue located at its node.
+ *  The set is chosen by the document's CustomizationID (the rule files'
+ *  select expressions); a document no set claims gets none.  */
 static void
-s_check_totals(s_check_t *st, xmlNodePtr root, const char *line)
+s_on_rule(void *arg, int severity, const char *rule, const char *message, xmlNodePtr node)
 {
-    xmlNodePtr lmt = s_child(root, S_CAC, "LegalMonetaryTotal");
-    xmlNodePtr lea_el, tea_el, tia_el, pa_el, n, amt;
-    s_dec_t lea, tea, tia, pa, sum = {0, 0}, a;
-    char lea_s[48], tea_s[48], tia_s[48], pa_s[48], tax_s[48], calc[48];
-    int ok = 1;
-    const char *cid = st->verdict->customization;
-    int sev = cid && strstr(cid, "urn:cen.eu:en16931") ? EDIX_SEV_ERROR : EDIX_SEV_WARNING;
+    s_issue(arg, severity, rule, node, "%s", message);
+}
 
-    if (lmt == NULL)
-        return; /* mandatory: the schema reports it */
-    lea_el = s_child(lmt, S_CBC, "LineExtensionAmount");
-    tea_el = s_child(lmt, S_CBC, "TaxExclusiveAmount");
-    tia_el = s_child(lmt, S_CBC, "TaxInclusiveAmount");
-    pa_el = s_child(lmt, S_CBC, "PayableAmount");
+static void
+s_run_rules(edix_doc_checker_t *self, s_check_t *st, xmlDocPtr doc)
+{
+    char *err = NULL;
 
-    /* BR-CO-10: sum of the line net amounts = LineExtensionAmount */
-    if (s_amount(lea_el, &lea, lea_s, sizeof lea_s) == 0) {
-        for (n = s_child(root, S_CAC, line); n && ok; n = s_next(n, S_CAC, line)) {
-            amt = s_child(n, S_CBC, "LineExtensionAmount");
-            if (s_amount(amt, &a, NULL, 0) < 0)
-                ok = 0; /* missing or malformed: the schema says so */
-            else if (s_dec_add(&sum, sum, a, 1) < 0) {
-                s_issue(st, sev, "BR-CO-10", lea_el,
-                        "sum of line amounts out of range: the rule cannot "
-                        "be checked");
-                ok = 0;
-            }
-        }
-        if (ok && s_mismatch(st, "BR-CO-10", lea_el, lea, sum, calc, sizeof calc))
-            s_issue(st, sev, "BR-CO-10", lea_el,
-                    "sum of line amounts %s does not equal "
-                    "LineExtensionAmount %s",
-                    calc, lea_s);
-    }
-
-    /* BR-CO-13: TaxExclusive = LineExtension - AllowanceTotal + ChargeTotal */
-    if (s_amount(tea_el, &tea, tea_s, sizeof tea_s) == 0 &&
-        s_amount(lea_el, &lea, lea_s, sizeof lea_s) == 0) {
-        sum = lea;
-        if (s_sum_opt(&sum, s_child(lmt, S_CBC, "AllowanceTotalAmount"), -1) < 0 ||
-            s_sum_opt(&sum, s_child(lmt, S_CBC, "ChargeTotalAmount"), 1) < 0)
-            s_issue(st, sev, "BR-CO-13", tea_el,
-                    "amounts out of range: the rule cannot be checked");
-        else if (s_mismatch(st, "BR-CO-13", tea_el, tea, sum, calc, sizeof calc))
-            s_issue(st, sev, "BR-CO-13", tea_el,
-                    "TaxExclusiveAmount %s does not equal LineExtensionAmount"
-                    " - AllowanceTotalAmount + ChargeTotalAmount = %s",
-                    tea_s, calc);
-    }
-
-    /* BR-CO-15: TaxInclusive = TaxExclusive + the VAT total in document
-     * currency; a second root cac:TaxTotal may state the VAT in accounting
-     * currency (cbc:TaxCurrencyCode) and is not part of the sum */
-    if (s_amount(tia_el, &tia, tia_s, sizeof tia_s) == 0 &&
-        s_amount(tea_el, &tea, tea_s, sizeof tea_s) == 0) {
-        s_dec_t tax = {0, 0};
-        xmlChar *tofree = NULL;
-        const char *cur = st->verdict->currency, *cp = NULL;
-        size_t cn = 0;
-
-        if (cur == NULL) /* no DocumentCurrencyCode: the totals' currency */
-            cur = s_attr(tia_el, "currencyID", &tofree);
-        if (cur)
-            cp = s_trim(cur, &cn);
-        for (n = s_child(root, S_CAC, "TaxTotal"); n && ok; n = s_next(n, S_CAC, "TaxTotal")) {
-            amt = s_child(n, S_CBC, "TaxAmount");
-            if (amt && cp && s_currency_is(amt, cp, cn) && s_sum_opt(&tax, amt, 1) < 0)
-                ok = 0;
-        }
-        if (!ok || s_dec_add(&sum, tea, tax, 1) < 0)
-            s_issue(st, sev, "BR-CO-15", tia_el,
-                    "amounts out of range: the rule cannot be checked");
-        else if (s_mismatch(st, "BR-CO-15", tia_el, tia, sum, calc, sizeof calc)) {
-            s_dec_format(tax, 2, tax_s, sizeof tax_s);
-            s_issue(st, sev, "BR-CO-15", tia_el,
-                    "TaxInclusiveAmount %s does not equal TaxExclusiveAmount"
-                    " + TaxAmount (%s %.*s) = %s",
-                    tia_s, tax_s, (int)(cn < 16 ? cn : 16), cp ? cp : "", calc);
-        }
-        if (tofree)
-            xmlFree(tofree);
-    }
-
-    /* BR-CO-16: Payable = TaxInclusive - Prepaid + PayableRounding */
-    if (s_amount(pa_el, &pa, pa_s, sizeof pa_s) == 0 &&
-        s_amount(tia_el, &tia, tia_s, sizeof tia_s) == 0) {
-        sum = tia;
-        if (s_sum_opt(&sum, s_child(lmt, S_CBC, "PrepaidAmount"), -1) < 0 ||
-            s_sum_opt(&sum, s_child(lmt, S_CBC, "PayableRoundingAmount"), 1) < 0)
-            s_issue(st, sev, "BR-CO-16", pa_el, "amounts out of range: the rule cannot be checked");
-        else if (s_mismatch(st, "BR-CO-16", pa_el, pa, sum, calc, sizeof calc))
-            s_issue(st, sev, "BR-CO-16", pa_el,
-                    "PayableAmount %s does not equal TaxInclusiveAmount - "
-                    "PrepaidAmount + PayableRoundingAmount = %s",
-                    pa_s, calc);
-    }
+    if (self->rules == NULL)
+        return;
+    /* the engine fails only when out of memory */
+    if (edix_rules_check(self->rules, doc, NULL, s_on_rule, st, NULL, &err) < 0)
+        st->oom = 1;
+    free(err);
 }
 
 /*  EDIX-CURRENCY: every amount (an element with @currencyID) is in the
@@ -1897,15 +1714,13 @@ out:
 }
 
 static void
-s_check_rules(s_check_t *st, const s_type_t *type, xmlNodePtr root)
+s_check_rules(edix_doc_checker_t *self, s_check_t *st, const s_type_t *type, xmlDocPtr doc,
+              xmlNodePtr root)
 {
-    if (strcmp(type->name, "Invoice") == 0) {
-        s_check_totals(st, root, "InvoiceLine");
+    s_run_rules(self, st, doc);
+    if (strcmp(type->name, "Invoice") == 0 || strcmp(type->name, "CreditNote") == 0)
         s_check_currency(st, root);
-    } else if (strcmp(type->name, "CreditNote") == 0) {
-        s_check_totals(st, root, "CreditNoteLine");
-        s_check_currency(st, root);
-    } else if (strcmp(type->name, "Order") == 0)
+    else if (strcmp(type->name, "Order") == 0)
         s_check_order(st, root);
 }
 
@@ -1974,9 +1789,16 @@ s_parse(edix_doc_checker_t *self, s_check_t *st, const char *bytes, size_t len)
     xmlParserCtxtPtr ctxt = self->pctxt;
     xmlDocPtr doc;
 
+    /* errors libxml2 raises without a parser context (bytes that are not
+     * in the declared encoding, say) take its global channel, which prints
+     * to stderr: while we parse, that channel is this document's verdict */
+    xmlStructuredErrorFunc saved = xmlStructuredError;
+    void *saved_ctx = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(ctxt, s_on_parse_error);
     ctxt->_private = st;
     doc = xmlCtxtReadMemory(ctxt, bytes, (int)len, NULL, NULL, S_PARSE_OPTIONS);
     ctxt->_private = NULL;
+    xmlSetStructuredErrorFunc(saved_ctx, saved);
     if (ctxt->errNo == XML_ERR_NO_MEMORY)
         st->oom = 1;
     /* the SAX hooks stop at the DOCTYPE; the tree check is belt and braces */
@@ -2047,7 +1869,7 @@ edix_doc_check(edix_doc_checker_t *self, const char *bytes, size_t len, size_t m
         s_validate(self, &st, type, doc);
     s_extract(&st, type, root);
     if (type)
-        s_check_rules(&st, type, root);
+        s_check_rules(self, &st, type, doc, root);
 out:
     if (doc)
         xmlFreeDoc(doc);

@@ -610,7 +610,10 @@ static const s_mutation_t s_invoice_mutations[] = {
      ">250.34</cbc:TaxInclusiveAmount>", "BR-CO-15 BR-CO-16"},
     {"payable", "<cac:LegalMonetaryTotal>", ">250.33</cbc:PayableAmount>",
      ">250.30</cbc:PayableAmount>", "BR-CO-16"},
-    {"same value, more decimals", "<cac:InvoiceLine>", ">19.90<", ">19.9000<", ""},
+    {"same value, fewer decimals", "<cac:InvoiceLine>", ">19.90<", ">19.9<", ""},
+    /* the totals still agree; EN 16931 allows amounts at most 2 decimals */
+    {"same value, more decimals", "<cac:InvoiceLine>", ">19.90<", ">19.9000<",
+     "BR-DEC-23 UBL-DT-01"},
     {"line in other currency", "<cac:InvoiceLine>", "currencyID=\"EUR\"", "currencyID=\"USD\"",
      "EDIX-CURRENCY"},
     {"VAT total in other currency", "<cac:TaxTotal>", "currencyID=\"EUR\"", "currencyID=\"SEK\"",
@@ -700,13 +703,14 @@ test_rules_br_co_10_message(void **state)
     free(doc);
 }
 
-/*  A valid CreditNote uses CreditNoteLine for BR-CO-10.  */
+/*  A valid CreditNote uses CreditNoteLine for BR-CO-10 (the 3-decimal line
+ *  amount also breaks BR-DEC-23, UBL-DT-01 and the category E sum BR-E-08).  */
 static void
 test_rules_creditnote(void **state)
 {
     static const s_mutation_t m[] = {
         {"credit line amount", "<cac:CreditNoteLine>", "</cbc:LineExtensionAmount>",
-         "1</cbc:LineExtensionAmount>", "BR-CO-10"},
+         "1</cbc:LineExtensionAmount>", "BR-CO-10 BR-DEC-23 UBL-DT-01 BR-E-08"},
     };
 
     s_run_mutations(*state, "en16931-connectingeurope/ubl/examples/ubl-tc434-creditnote1.xml", m,
