@@ -12,10 +12,10 @@
 #define STORE_STMT_CACHE 64
 
 struct edix_store {
-    sqlite3 *db; /* the connection */
-    char *path;  /* file name, for messages */
-    int last_rc; /* SQLite result of the last failure */
-    int in_tx;   /* inside BEGIN IMMEDIATE */
+    sqlite3 *db;        /* the connection */
+    char *path;         /* file name, for messages */
+    int last_rc;        /* SQLite result of the last failure */
+    int in_tx;          /* inside BEGIN IMMEDIATE */
     int64_t busy_since; /* monotonic ms when the current wait for a lock began */
     struct {
         const char *sql;    /* key: the (static) SQL text */
