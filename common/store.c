@@ -169,6 +169,16 @@ store_stmt(edix_store_t *self, const char *sql, char **err)
     return st;
 }
 
+int
+store_step_done(edix_store_t *self, sqlite3_stmt *st, char **err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_fail(self, rc, err, what);
+    return 0;
+}
+
 void
 store_bind_text(sqlite3_stmt *st, int i, const char *s)
 {

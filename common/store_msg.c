@@ -74,16 +74,6 @@ s_read_msg(sqlite3_stmt *st, edix_msg_t *m)
     m->order_ref = store_col_text(st, 16);
 }
 
-static int
-s_done(edix_store_t *self, sqlite3_stmt *st, char **err, const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_fail(self, rc, err, what);
-    return 0;
-}
-
 int
 edix_store_msg_insert(edix_store_t *self, const edix_msg_t *m, const void *body, size_t len,
                       char **err)
@@ -111,7 +101,7 @@ edix_store_msg_insert(edix_store_t *self, const edix_msg_t *m, const void *body,
     store_bind_text(st, 15, m->reasons);
     store_bind_text(st, 16, m->doc_number);
     store_bind_text(st, 17, m->order_ref);
-    if (s_done(self, st, err, "cannot store the message") < 0)
+    if (store_step_done(self, st, err, "cannot store the message") < 0)
         return -1;
     if (!(st = store_stmt(self, ins_body, err)))
         return -1;
@@ -119,7 +109,7 @@ edix_store_msg_insert(edix_store_t *self, const edix_msg_t *m, const void *body,
     /* static: the body outlives the statement step; SQLite copies it into
      * the page anyway, so no extra copy here */
     sqlite3_bind_blob64(st, 2, body, len, SQLITE_STATIC);
-    return s_done(self, st, err, "cannot store the document");
+    return store_step_done(self, st, err, "cannot store the document");
 }
 
 static int
@@ -256,7 +246,7 @@ edix_store_msg_transition(edix_store_t *self, const edix_msg_t *m, const char *f
     store_bind_text(st, 7, m->order_ref);
     store_bind_text(st, 8, m->id);
     store_bind_text(st, 9, from_state);
-    if (s_done(self, st, err, "cannot change the message's state") < 0)
+    if (store_step_done(self, st, err, "cannot change the message's state") < 0)
         return -1;
     return sqlite3_changes(self->db) ? 0 : 1;
 }
@@ -310,7 +300,7 @@ edix_store_delivery_add(edix_store_t *self, const char *msg_id, const char *rece
         return -1;
     store_bind_text(st, 1, msg_id);
     store_bind_text(st, 2, receiver);
-    return s_done(self, st, err, "cannot queue the delivery");
+    return store_step_done(self, st, err, "cannot queue the delivery");
 }
 
 int
@@ -342,7 +332,7 @@ edix_store_delivery_attempt(edix_store_t *self, const char *msg_id, int64_t now,
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, next_ms);
     store_bind_text(st, 3, msg_id);
-    return s_done(self, st, err, "cannot record the delivery attempt");
+    return store_step_done(self, st, err, "cannot record the delivery attempt");
 }
 
 int
@@ -354,7 +344,7 @@ edix_store_delivery_reset(edix_store_t *self, const char *receiver, char **err)
     if (!st)
         return -1;
     store_bind_text(st, 1, receiver);
-    return s_done(self, st, err, "cannot reschedule deliveries");
+    return store_step_done(self, st, err, "cannot reschedule deliveries");
 }
 
 int
@@ -368,7 +358,7 @@ edix_store_delivery_done(edix_store_t *self, const char *msg_id, const char *rec
     sqlite3_bind_int64(st, 1, edix_now_ms());
     store_bind_text(st, 2, msg_id);
     store_bind_text(st, 3, receiver);
-    if (s_done(self, st, err, "cannot record the delivery") < 0)
+    if (store_step_done(self, st, err, "cannot record the delivery") < 0)
         return -1;
     return sqlite3_changes(self->db) ? 0 : 1;
 }

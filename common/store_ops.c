@@ -17,16 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-s_step_done(edix_store_t *self, sqlite3_stmt *st, char **err, const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_fail(self, rc, err, what);
-    return 0;
-}
-
 int
 edix_store_msg_has_body(edix_store_t *self, const char *id, char **err)
 {
@@ -94,7 +84,7 @@ edix_store_msg_resend(edix_store_t *self, const char *id, char **receiver_p, cha
         goto out;
     }
     store_bind_text(st, 1, id);
-    if ((rc = s_step_done(self, st, err, "cannot queue the delivery again")) < 0)
+    if ((rc = store_step_done(self, st, err, "cannot queue the delivery again")) < 0)
         goto out;
     if (!(st = store_stmt(self, back, err))) {
         rc = -1;
@@ -102,7 +92,7 @@ edix_store_msg_resend(edix_store_t *self, const char *id, char **receiver_p, cha
     }
     sqlite3_bind_int64(st, 1, edix_now_ms());
     store_bind_text(st, 2, id);
-    if ((rc = s_step_done(self, st, err, "cannot change the message's state")) < 0)
+    if ((rc = store_step_done(self, st, err, "cannot change the message's state")) < 0)
         goto out;
     *receiver_p = xstrdup(d.receiver);
     *was_p = xstrdup(m.state);
@@ -191,7 +181,7 @@ edix_store_purge_bodies(edix_store_t *self, int64_t cutoff_ms, int dry_run, int6
     if (!(st = store_stmt(self, del, err)))
         return -1;
     sqlite3_bind_int64(st, 1, cutoff_ms);
-    if (s_step_done(self, st, err, "cannot purge document bodies") < 0)
+    if (store_step_done(self, st, err, "cannot purge document bodies") < 0)
         return -1;
     /* the count and the delete ran in one transaction: they agree */
     *count_p = sqlite3_changes64(self->db);

@@ -50,16 +50,6 @@ s_split_identifier(const char *sv, char **scheme, char **value)
     return 0;
 }
 
-static int
-s_step_done(edix_store_t *self, sqlite3_stmt *st, char **err, const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_fail(self, rc, err, what);
-    return 0;
-}
-
 int
 edix_store_partner_add(edix_store_t *self, const edix_partner_t *p, char **err)
 {
@@ -103,7 +93,7 @@ edix_store_partner_add(edix_store_t *self, const edix_partner_t *p, char **err)
     store_bind_text(st, 2, p->name);
     sqlite3_bind_int64(st, 3, now);
     sqlite3_bind_int64(st, 4, now);
-    if (s_step_done(self, st, err, "cannot add the partner") < 0)
+    if (store_step_done(self, st, err, "cannot add the partner") < 0)
         return -1;
 
     if (!(st = store_stmt(self, ins_key, err)))
@@ -111,7 +101,7 @@ edix_store_partner_add(edix_store_t *self, const edix_partner_t *p, char **err)
     store_bind_text(st, 1, p->curve_public);
     store_bind_text(st, 2, p->id);
     sqlite3_bind_int64(st, 3, now);
-    if (s_step_done(self, st, err, "cannot register the partner's key") < 0)
+    if (store_step_done(self, st, err, "cannot register the partner's key") < 0)
         return -1;
 
     for (size_t i = 0; i < p->id_count; i++) {
@@ -128,7 +118,7 @@ edix_store_partner_add(edix_store_t *self, const edix_partner_t *p, char **err)
         store_bind_text(st, 3, p->id);
         free(scheme);
         free(value);
-        if (s_step_done(self, st, err, "cannot register an identifier") < 0)
+        if (store_step_done(self, st, err, "cannot register an identifier") < 0)
             return -1;
     }
     for (int dir = 0; dir < 2; dir++) {
@@ -140,7 +130,7 @@ edix_store_partner_add(edix_store_t *self, const edix_partner_t *p, char **err)
             store_bind_text(st, 1, p->id);
             store_bind_text(st, 2, dir ? EDIX_DIR_RECEIVE : EDIX_DIR_SEND);
             store_bind_text(st, 3, types[i]);
-            if (s_step_done(self, st, err, "cannot register a document type") < 0)
+            if (store_step_done(self, st, err, "cannot register a document type") < 0)
                 return -1;
         }
     }
@@ -257,7 +247,7 @@ edix_store_partner_set_state(edix_store_t *self, const char *id, const char *sta
     store_bind_text(st, 1, state);
     sqlite3_bind_int64(st, 2, edix_now_ms());
     store_bind_text(st, 3, id);
-    if (s_step_done(self, st, err, "cannot change the partner") < 0)
+    if (store_step_done(self, st, err, "cannot change the partner") < 0)
         return -1;
     return sqlite3_changes(self->db) ? 0 : 1;
 }
@@ -277,14 +267,14 @@ edix_store_partner_rekey(edix_store_t *self, const char *id, const char *curve_p
     sqlite3_bind_int64(st, 1, overlap_until_ms > now ? overlap_until_ms : now);
     store_bind_text(st, 2, id);
     sqlite3_bind_int64(st, 3, now);
-    if (s_step_done(self, st, err, "cannot retire the old key") < 0)
+    if (store_step_done(self, st, err, "cannot retire the old key") < 0)
         return -1;
     if (!(st = store_stmt(self, ins_key, err)))
         return -1;
     store_bind_text(st, 1, curve_public);
     store_bind_text(st, 2, id);
     sqlite3_bind_int64(st, 3, now);
-    return s_step_done(self, st, err, "cannot register the new key");
+    return store_step_done(self, st, err, "cannot register the new key");
 }
 
 int
