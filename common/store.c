@@ -179,6 +179,28 @@ store_step_done(edix_store_t *self, sqlite3_stmt *st, char **err, const char *wh
     return 0;
 }
 
+int
+store_ids(edix_store_t *self, sqlite3_stmt *st, char ***ids_p, size_t *count_p, char **err)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    int rc;
+    *ids_p = NULL;
+    *count_p = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ids = xrealloc(ids, (n + 1) * sizeof *ids);
+        ids[n++] = store_col_text(st, 0);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        edix_ids_free(ids, n);
+        return store_fail(self, rc, err, "cannot read the store");
+    }
+    *ids_p = ids;
+    *count_p = n;
+    return 0;
+}
+
 void
 store_bind_text(sqlite3_stmt *st, int i, const char *s)
 {

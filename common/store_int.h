@@ -28,6 +28,9 @@ sqlite3_stmt *store_stmt(edix_store_t *self, const char *sql, char **err);
 /* Step a statement that returns no rows and reset it; -1 with the reason
  * (what failed, and SQLite's message) otherwise. */
 int store_step_done(edix_store_t *self, sqlite3_stmt *st, char **err, const char *what);
+/* Step a statement whose first column is an id; every row's id, malloc'd.
+ * 0, or -1 with the reason. */
+int store_ids(edix_store_t *self, sqlite3_stmt *st, char ***ids_p, size_t *count_p, char **err);
 /* Record a failure: reason with SQLite's message; returns -1. */
 int store_fail(edix_store_t *self, int rc, char **err, const char *what);
 /* bind helpers: NULL text binds SQL NULL */

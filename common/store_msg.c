@@ -178,26 +178,6 @@ edix_store_msg_body(edix_store_t *self, const char *id, char **body_p, size_t *l
     return store_fail(self, rc, err, "cannot read a document");
 }
 
-static int
-s_ids(edix_store_t *self, sqlite3_stmt *st, char ***ids_p, size_t *count_p, char **err)
-{
-    char **ids = NULL;
-    size_t n = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ids = xrealloc(ids, (n + 1) * sizeof *ids);
-        ids[n++] = store_col_text(st, 0);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        edix_ids_free(ids, n);
-        return store_fail(self, rc, err, "cannot read the queue");
-    }
-    *ids_p = ids;
-    *count_p = n;
-    return 0;
-}
-
 int
 edix_store_msg_ids(edix_store_t *self, const char *state, int limit, char ***ids_p, size_t *count_p,
                    char **err)
@@ -222,7 +202,7 @@ edix_store_msg_ids(edix_store_t *self, const char *state, int limit, char ***ids
     if (sel == sel_other)
         store_bind_text(st, 1, state);
     sqlite3_bind_int(st, 2, limit);
-    return s_ids(self, st, ids_p, count_p, err);
+    return store_ids(self, st, ids_p, count_p, err);
 }
 
 int
@@ -317,7 +297,7 @@ edix_store_delivery_due(edix_store_t *self, const char *receiver, int64_t now, i
     store_bind_text(st, 1, receiver);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int(st, 3, limit);
-    return s_ids(self, st, ids_p, count_p, err);
+    return store_ids(self, st, ids_p, count_p, err);
 }
 
 int

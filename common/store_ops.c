@@ -119,18 +119,11 @@ edix_store_msg_notices(edix_store_t *self, const char *ref, edix_msg_t **list_p,
     if (!st)
         return -1;
     store_bind_text(st, 1, ref);
-    char **ids = NULL;
-    size_t n = 0;
+    char **ids;
+    size_t n;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ids = xrealloc(ids, (n + 1) * sizeof *ids);
-        ids[n++] = store_col_text(st, 0);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        edix_ids_free(ids, n);
-        return store_fail(self, rc, err, "cannot list notifications");
-    }
+    if (store_ids(self, st, &ids, &n, err) < 0)
+        return -1;
     edix_msg_t *list = xcalloc(n ? n : 1, sizeof *list);
     size_t got = 0;
     for (size_t i = 0; i < n; i++) {
