@@ -292,7 +292,7 @@ edix_store_integrity(edix_store_t *self, char **err)
 static int
 s_migrate(edix_store_t *self, char **err)
 {
-    int version;
+    int version = 0;
     if (s_pragma_int(self, "PRAGMA user_version", &version, err) < 0)
         return -1;
     if (version > S_SCHEMA_VERSION)

@@ -53,6 +53,7 @@ typedef struct {
     int rate;               /* offered load in the latency phase, docs/s */
     int rate_seconds;       /* how long the latency phase lasts */
     int smoke;              /* a tiny run that checks the benchmark works */
+    int keep;               /* keep the home for a look at the store */
 } opts_t;
 
 typedef struct {
@@ -409,6 +410,7 @@ typedef struct {
     char name[32];
     long rss_start_kb, rss_kb, hwm_kb;
     double cpu_start, cpu_tput; /* CPU seconds: at the start, used in the throughput phase */
+    long wchar_start, syscw_start; /* bytes written and write calls at the start */
 } proc_t;
 
 /* user + system CPU seconds of a process */
@@ -442,6 +444,23 @@ s_status_kb(pid_t pid, const char *key)
     size_t n = strlen(key);
     while (f && fgets(line, sizeof line, f))
         if (strncmp(line, key, n) == 0)
+            v = strtol(line + n + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* a counter from /proc/PID/io: bytes or calls of all writes, fsync aside */
+static long
+s_io(pid_t pid, const char *key)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+    FILE *f = fopen(path, "r");
+    long v = 0;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, n) == 0 && line[n] == ':')
             v = strtol(line + n + 1, NULL, 10);
     if (f)
         fclose(f);
@@ -486,10 +505,11 @@ static void
 s_usage(void)
 {
     puts("usage: edix-bench [--docs N] [--rate DOCS_PER_S] [--rate-seconds S]\n"
-         "                  [--senders N] [--receivers N] [--smoke]\n\n"
+         "                  [--senders N] [--receivers N] [--smoke] [--keep]\n\n"
          "Starts a hub in a temporary home and measures throughput, latency at a\n"
          "fixed offered load, the bare check floor and the services' memory.\n"
          "Defaults: --docs 20000 --rate 1000 --rate-seconds 10 --senders 4 --receivers 4.\n"
+         "--keep leaves the temporary home (store, logs) in place.\n"
          "The last line is JSON.");
 }
 
@@ -504,6 +524,8 @@ main(int argc, char **argv)
             o.rate = 100;
             o.rate_seconds = 1;
             o.senders = o.receivers = 2;
+        } else if (strcmp(argv[i], "--keep") == 0) {
+            o.keep = 1;
         } else if (strcmp(argv[i], "--help") == 0) {
             s_usage();
             return 0;
@@ -642,6 +664,8 @@ main(int argc, char **argv)
     for (int i = 0; i < nprocs; i++) {
         procs[i].rss_start_kb = s_status_kb(procs[i].pid, "VmRSS:");
         procs[i].cpu_start = s_cpu(procs[i].pid);
+        procs[i].wchar_start = s_io(procs[i].pid, "wchar");
+        procs[i].syscw_start = s_io(procs[i].pid, "syscw");
     }
     double self_cpu0 = s_cpu(getpid());
 
@@ -679,6 +703,14 @@ main(int argc, char **argv)
                procs[i].cpu_tput / (double)(done ? done : 1) * 1e6);
     }
     printf(" partners (this process) %.2f s\n", s_cpu(getpid()) - self_cpu0);
+    printf("writes in the throughput phase (store, WAL, logs):");
+    for (int i = 0; i < nprocs; i++) {
+        long w = s_io(procs[i].pid, "wchar") - procs[i].wchar_start;
+        long c = s_io(procs[i].pid, "syscw") - procs[i].syscw_start;
+        printf(" %s %.1f kB/doc in %.1f calls/doc;", procs[i].name,
+               (double)w / 1024.0 / (double)(done ? done : 1), (double)c / (double)(done ? done : 1));
+    }
+    printf("\n");
     fflush(stdout);
 
     /* latency at a fixed offered load */
@@ -740,6 +772,8 @@ main(int argc, char **argv)
     if (!ok)
         fprintf(stderr, "edix-bench: %ld of %ld documents delivered; hub log in %s\n", done, o.docs,
                 log);
+    else if (o.keep)
+        printf("the home is kept in %s\n", B.home);
     else
         s_run("rm -rf '%s' /dev/shm/edix-bench-%d-*", B.tmp, (int)getpid());
     free(lats);
