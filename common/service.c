@@ -71,6 +71,7 @@ edix_service_main(int argc, char **argv, const char *name, const char *summary,
 
     if (!(home = edix_home_resolve(home_opt, &err)) || !(svc.cfg = edix_config_load(home, &err)) ||
         !(svc.store = edix_store_open(svc.cfg->store_path, 0, &err)) ||
+        edix_store_checkpoint_in_background(svc.store, &err) < 0 ||
         !(svc.net = edix_net_new(&err))) {
         edix_log_fatal("start-failed", err);
         goto out;

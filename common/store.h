@@ -25,6 +25,11 @@ typedef struct edix_store edix_store_t;
  * schema; checks integrity (quick_check) first. */
 edix_store_t *edix_store_open(const char *path, int create, char **err);
 void edix_store_close(edix_store_t **self_p);
+/* Move WAL checkpoints off this connection's commits: a thread with its own
+ * connection copies the WAL back into the database when it has grown, so a
+ * commit returns after its own fsync and not after a checkpoint's writes.
+ * For the long-running services; 0, or -1 with the reason. */
+int edix_store_checkpoint_in_background(edix_store_t *self, char **err);
 /* 1 when the last failure was temporary (busy, locked, full, I/O error) */
 int edix_store_temporary(const edix_store_t *self);
 

@@ -7,16 +7,18 @@
 
 #include "store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #define STORE_STMT_CACHE 64
 
 struct edix_store {
-    sqlite3 *db;        /* the connection */
-    char *path;         /* file name, for messages */
-    int last_rc;        /* SQLite result of the last failure */
-    int in_tx;          /* inside BEGIN IMMEDIATE */
-    int64_t busy_since; /* monotonic ms when the current wait for a lock began */
+    sqlite3 *db;             /* the connection */
+    char *path;              /* file name, for messages */
+    int last_rc;             /* SQLite result of the last failure */
+    int in_tx;               /* inside BEGIN IMMEDIATE */
+    int64_t busy_since;      /* monotonic ms when the current wait for a lock began */
+    struct store_ckpt *ckpt; /* the background checkpointer, or NULL */
     struct {
         const char *sql;    /* key: the (static) SQL text */
         sqlite3_stmt *stmt; /* prepared once, reset after each use */

@@ -21,7 +21,10 @@
 #include <string.h>
 
 typedef struct {
-    edix_msg_t msg;    /* the stored message, with the verdict's fields set */
+    const char *id; /* hub message id */
+    edix_msg_t msg; /* the stored message, with the verdict's fields set */
+    char *body;     /* the document, until checked */
+    size_t len;
     edix_verdict_t *v; /* the verdict */
     int skip;          /* gone or already decided */
 } s_item_t;
@@ -35,26 +38,43 @@ typedef struct {
     edix_slice_t ids[EDIX_PROTO_MAX_WORK];
 } s_validator_t;
 
+/* The checks hold no snapshot: a reader open across them would keep a
+ * checkpoint from restarting the WAL, and through it every writer waiting.
+ * So a round reads its messages and bodies in one short read transaction,
+ * checks them with no store open, and reads the registry in a second one. */
+#define VALIDATOR_ROUND_BYTES (16u << 20) /* bodies held by one round, at most */
+
+static int
+s_load(s_validator_t *vx, s_item_t *it, char **err)
+{
+    edix_service_t *svc = vx->svc;
+    int rc = edix_store_msg_get(svc->store, it->id, &it->msg, err);
+    if (rc == 0)
+        rc = edix_store_msg_body(svc->store, it->id, &it->body, &it->len, err);
+    if (rc == 1)
+        it->skip = 1;
+    return rc < 0 ? -1 : 0;
+}
+
 static int
 s_check(s_validator_t *vx, s_item_t *it, char **err)
 {
-    edix_service_t *svc = vx->svc;
-    char *body = NULL;
-    size_t len;
-    int rc = edix_store_msg_body(svc->store, it->msg.id, &body, &len, err);
-    if (rc != 0) {
-        it->skip = 1;
-        return rc < 0 ? -1 : 0;
-    }
-    rc = edix_doc_check(vx->checker, body, len, svc->cfg->max_document_size, &it->v, err);
-    free(body);
-    if (rc < 0)
-        return -1;
+    int rc = edix_doc_check(vx->checker, it->body, it->len, vx->svc->cfg->max_document_size, &it->v,
+                            err);
+    free(it->body);
+    it->body = NULL;
+    return rc < 0 ? -1 : 0;
+}
+
+/* inside the second read transaction: the partners, and the verdict's fields */
+static int
+s_resolve(s_validator_t *vx, s_item_t *it, char **err)
+{
     const char *doctype = edix_verdict_doctype(it->v);
     char *receiver = NULL;
     /* partner checks need a known type; a parse or type failure already
      * says everything that matters */
-    if (*doctype && validator_partners(svc->store, it->msg.sender, it->v, &receiver, err) < 0)
+    if (*doctype && validator_partners(vx->svc->store, it->msg.sender, it->v, &receiver, err) < 0)
         return -1;
     int valid = edix_verdict_valid(it->v);
     free(it->msg.state);
@@ -133,6 +153,7 @@ s_round(s_validator_t *vx)
     char *err = NULL, **ids = NULL;
     size_t n = 0;
     int result = -1;
+    size_t take = 0; /* the messages this round works on */
     s_item_t *items = NULL;
     if (edix_store_msg_ids(svc->store, "accepted", svc->cfg->batch_max, &ids, &n, &err) < 0)
         goto out;
@@ -141,22 +162,37 @@ s_round(s_validator_t *vx)
         goto out;
     }
     items = xcalloc(n, sizeof *items);
-    /* the checks read the registry many times: one snapshot for all */
+    /* 1: messages and bodies, one snapshot; a round holds at most
+     * VALIDATOR_ROUND_BYTES of documents, the rest wait for the next */
     if (edix_store_begin_read(svc->store, &err) < 0)
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        int rc = edix_store_msg_get(svc->store, ids[i], &items[i].msg, &err);
-        if (rc < 0 || (rc == 0 && s_check(vx, &items[i], &err) < 0)) {
+    size_t held = 0;
+    for (; take < n && (take == 0 || held < VALIDATOR_ROUND_BYTES); take++) {
+        items[take].id = ids[take];
+        if (s_load(vx, &items[take], &err) < 0) {
             edix_store_end_read(svc->store);
             goto out;
         }
-        if (rc == 1)
-            items[i].skip = 1;
+        held += items[take].len;
+    }
+    edix_store_end_read(svc->store);
+    /* 2: the checks, no store open */
+    for (size_t i = 0; i < take; i++)
+        if (!items[i].skip && s_check(vx, &items[i], &err) < 0)
+            goto out;
+    /* 3: the registry, one snapshot */
+    if (edix_store_begin_read(svc->store, &err) < 0)
+        goto out;
+    for (size_t i = 0; i < take; i++) {
+        if (!items[i].skip && s_resolve(vx, &items[i], &err) < 0) {
+            edix_store_end_read(svc->store);
+            goto out;
+        }
     }
     edix_store_end_read(svc->store);
     if (edix_store_begin(svc->store, &err) < 0)
         goto out;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < take; i++) {
         if (!items[i].skip && s_write(vx, &items[i], &err) < 0) {
             edix_store_rollback(svc->store);
             goto out;
@@ -166,7 +202,7 @@ s_round(s_validator_t *vx)
         goto out;
 
     size_t nw = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < take; i++) {
         s_item_t *it = &items[i];
         if (it->skip)
             continue;
@@ -188,13 +224,14 @@ s_round(s_validator_t *vx)
         work.id_count = 1;
     }
     edix_sock_send(vx->push, NULL, &work, 1);
-    result = (int)n;
+    result = (int)take;
 out:
     if (result < 0)
         edix_warn(NULL, "event=round-failed temporary=%d reason=\"%s\"",
                   edix_store_temporary(svc->store), err);
     for (size_t i = 0; items && i < n; i++) {
         edix_msg_free(&items[i].msg);
+        free(items[i].body);
         edix_verdict_destroy(&items[i].v);
     }
     free(items);

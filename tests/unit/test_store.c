@@ -855,6 +855,50 @@ s_transition(fixture_t *f, const edix_msg_t *m, const char *from, int want)
     s_commit(f);
 }
 
+/* The background checkpointer takes over from SQLite's checkpoint-on-commit:
+ * if it did not checkpoint, or never made the WAL start over, the WAL would
+ * grow by every page written (here about 73 MB); it must stay within twice
+ * its restart size (32 MB) and a transaction, and everything written must
+ * read back. */
+static void
+test_background_checkpoint(void **state)
+{
+    fixture_t *f = *state;
+    char *err = NULL, id[32], client[32];
+    enum { N = 4000, BODY = 12 * 1024 };
+    char *body = xmalloc(BODY + 1);
+    for (int i = 0; i < BODY; i++)
+        body[i] = (char)('a' + i % 26);
+    body[BODY] = '\0';
+    if (edix_store_checkpoint_in_background(f->store, &err) != 0)
+        fail_msg("checkpoint_in_background: got error %s, want success", err ? err : "?");
+    char *wal = xasprintf("%s-wal", f->path);
+    off_t most = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "m%05d", i);
+        snprintf(client, sizeof client, "PO-%d", i);
+        edix_msg_t m = s_msg(id, "acme", client, "accepted", 1000 + i);
+        s_insert(f, &m, body);
+        struct stat st;
+        if (stat(wal, &st) == 0 && st.st_size > most)
+            most = st.st_size;
+    }
+    if (most > 36L * 1024 * 1024)
+        fail_msg("the WAL grew to %lld bytes for %d documents, want under 36 MB", (long long)most,
+                 N);
+    char *got = NULL;
+    size_t len = 0;
+    assert_int_equal(edix_store_msg_body(f->store, "m00000", &got, &len, &err), 0);
+    assert_int_equal(len, BODY);
+    free(got);
+    assert_int_equal(edix_store_msg_body(f->store, "m03999", &got, &len, &err), 0);
+    assert_int_equal(len, BODY);
+    free(got);
+    assert_int_equal(edix_store_integrity(f->store, &err), 0);
+    free(wal);
+    free(body);
+}
+
 static void
 test_msg_insert_get(void **state)
 {
@@ -1424,6 +1468,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_is_temporary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_checkpoint, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
