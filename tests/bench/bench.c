@@ -409,7 +409,7 @@ typedef struct {
     pid_t pid;
     char name[32];
     long rss_start_kb, rss_kb, hwm_kb;
-    double cpu_start, cpu_tput; /* CPU seconds: at the start, used in the throughput phase */
+    double cpu_start, cpu_tput;    /* CPU seconds: at the start, used in the throughput phase */
     long wchar_start, syscw_start; /* bytes written and write calls at the start */
 } proc_t;
 
@@ -708,7 +708,8 @@ main(int argc, char **argv)
         long w = s_io(procs[i].pid, "wchar") - procs[i].wchar_start;
         long c = s_io(procs[i].pid, "syscw") - procs[i].syscw_start;
         printf(" %s %.1f kB/doc in %.1f calls/doc;", procs[i].name,
-               (double)w / 1024.0 / (double)(done ? done : 1), (double)c / (double)(done ? done : 1));
+               (double)w / 1024.0 / (double)(done ? done : 1),
+               (double)c / (double)(done ? done : 1));
     }
     printf("\n");
     fflush(stdout);
