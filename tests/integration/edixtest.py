@@ -111,12 +111,37 @@ class Home:
 
     def start(self, name, *args, env=None):
         cmd = [exe(name), "--home", self.dir] + list(args)
-        log = open(os.path.join(self.tmp, "%s.%d.log" % (name, len(self.procs))), "w")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                             env=dict(os.environ, **(env or {})), start_new_session=True)
+        with open(os.path.join(self.tmp, "%s.%d.log" % (name, len(self.procs))), "w") as log:
+            p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, **(env or {})), start_new_session=True)
         p.logfile = log.name
         self.procs.append(p)
         return p
+
+    def describe(self, out, procs):
+        """What a failed test leaves behind to read: each process's log and
+        the audit trail with its times (the logs carry none)."""
+        for p in procs:
+            if not getattr(p, "logfile", None):
+                continue
+            try:
+                lines = read(p.logfile).splitlines()
+            except OSError:
+                continue
+            out.write("--- %s (last %d of %d lines)\n" % (
+                os.path.basename(p.logfile), min(len(lines), 80), len(lines)))
+            out.write("".join(line + "\n" for line in lines[-80:]))
+        if not os.path.exists(os.path.join(self.dir, "edix.db")):
+            return
+        try:
+            rows = self.query("SELECT at_ms, actor, event, msg_id, details FROM audit"
+                              " ORDER BY seq DESC LIMIT 60")
+        except sqlite3.Error as e:
+            out.write("--- audit: %s\n" % e)
+            return
+        out.write("--- audit (newest last)\n")
+        for at, actor, event, msg, details in reversed(rows):
+            out.write("%d %s %s %s %s\n" % (at, actor, event, msg or "-", details))
 
     def stop_all(self):
         for p in self.procs:
@@ -150,7 +175,14 @@ class EdixTest(unittest.TestCase):
         self.home = Home(self.tmp)
 
     def tearDown(self):
+        # a failure is explained by what the hub logged and audited
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        failed = any(test is self for test, _ in getattr(result, "failures", []) +
+                     getattr(result, "errors", []))
+        started = list(self.home.procs)
         self.home.stop_all()
+        if failed:
+            self.home.describe(sys.stderr, started)
         if os.environ.get("EDIX_KEEP_TMP"):
             sys.stderr.write("kept %s\n" % self.tmp)
         else:

@@ -52,10 +52,20 @@ class OpsBase(EdixTest):
                 " ".join(cmd), r.returncode, expect, r.stdout, r.stderr))
         return r if expect == 1 else r.stdout.split()[0]
 
-    def receive(self, partner, into):
+    def receive(self, partner, into, *want):
+        """edix-partner receive, which stops once the hub has been quiet for
+        a moment: the documents it must bring are routed first, so a slow
+        moment in validation cannot end it early, and they must come."""
+        for msgid in want:
+            wait_for(lambda: self.state(msgid) in ("routed", "delivered"),
+                     what="%s to be routed" % msgid)
         os.makedirs(into, exist_ok=True)
-        return self.home.partner(partner, "receive", "--into", into, "--timeout", "60",
-                                 timeout=120, expect=0)
+        r = self.home.partner(partner, "receive", "--into", into, "--timeout", "60",
+                              timeout=120, expect=0)
+        got = {line.split()[0] for line in r.stdout.splitlines() if line.strip()}
+        for msgid in want:
+            self.assertIn(msgid, got, "%s receive: %r" % (partner, r.stdout))
+        return r
 
     def state(self, msgid):
         return self.home.query("SELECT state FROM messages WHERE id = ?", (msgid,))[0][0]
@@ -79,7 +89,7 @@ class TrackingTest(OpsBase):
     def test_find_show_resend(self):
         self.start_hub()
         order = self.send("buyer", corpus(ORDER))
-        self.receive("seller", os.path.join(self.tmp, "seller-1"))
+        self.receive("seller", os.path.join(self.tmp, "seller-1"), order)
         self.wait_state(order, "delivered")
         response = self.send("seller", corpus(ORDER_RESPONSE))
         invoice = self.send("seller", corpus(INVOICE))
@@ -128,7 +138,7 @@ class TrackingTest(OpsBase):
         r = self.home.admin("message", "resend", order)
         self.assertIn("message %s queued again for seller (was delivered)" % order, r.stdout)
         again = os.path.join(self.tmp, "seller-2")
-        self.receive("seller", again)
+        self.receive("seller", again, order)
         self.assertEqual(read(os.path.join(again, order + ".xml"), "rb"),
                          read(corpus(ORDER), "rb"))
         self.wait_state(order, "delivered")
@@ -162,7 +172,7 @@ class TrackingTest(OpsBase):
     def test_stats_json_and_prometheus(self):
         self.start_hub()
         order = self.send("buyer", corpus(ORDER))
-        self.receive("seller", os.path.join(self.tmp, "seller"))
+        self.receive("seller", os.path.join(self.tmp, "seller"), order)
         self.wait_state(order, "delivered")
         self.send("buyer", corpus(INVOICE), "--wait", expect=2)       # rejected
         pending = self.send("seller", corpus(INVOICE))
@@ -245,7 +255,7 @@ class RetentionTest(OpsBase):
     def test_purge_keeps_records_and_chain(self):
         self.start_hub()
         order = self.send("buyer", corpus(ORDER))
-        self.receive("seller", os.path.join(self.tmp, "seller"))
+        self.receive("seller", os.path.join(self.tmp, "seller"), order)
         self.wait_state(order, "delivered")
         rejected = self.send("buyer", corpus(INVOICE), "--wait", expect=2)
         pending = self.send("seller", corpus(INVOICE))
@@ -310,7 +320,7 @@ class RetentionTest(OpsBase):
         self.one_line_error(r, "purged")
         # what is still pending is delivered as before
         into = os.path.join(self.tmp, "buyer")
-        self.receive("buyer", into)
+        self.receive("buyer", into, pending)
         self.assertEqual(read(os.path.join(into, pending + ".xml"), "rb"),
                          read(corpus(INVOICE), "rb"))
         for bad in (["--older-than", "soon"], ["--older-than", "-1d"], ["extra"]):
@@ -378,7 +388,7 @@ class LogTest(OpsBase):
     def test_log_lines_key_value_no_contents_or_secrets(self):
         hub = self.start_hub(env={"EDIX_LOG_LEVEL": "debug"})
         order = self.send("buyer", corpus(ORDER))
-        self.receive("seller", os.path.join(self.tmp, "seller"))
+        self.receive("seller", os.path.join(self.tmp, "seller"), order)
         self.wait_state(order, "delivered")
         self.send("buyer", corpus(ORDER))                      # a resubmission
         self.send("buyer", corpus(INVOICE), "--wait", expect=2)  # a rejection
@@ -386,7 +396,7 @@ class LogTest(OpsBase):
         self.home.partner("seller", "send", corpus(INVOICE), "--timeout", "10", expect=1)
         self.home.admin("partner", "resume", "seller")
         self.home.admin("message", "resend", order)
-        self.receive("seller", os.path.join(self.tmp, "seller-2"))
+        self.receive("seller", os.path.join(self.tmp, "seller-2"), order)
         self.wait_state(order, "delivered")
         self.home.stop_all()
         self.assertEqual(hub.returncode, 0)
