@@ -2,8 +2,9 @@
  * intake_run.c - the intake loop.
  *
  * Requests are taken in batches: everything waiting on the socket (up to
- * batch_max submissions) is checked, the new documents are written in one
- * transaction (group commit), and only after COMMIT do the receipts go out
+ * batch_max submissions) is checked, the new documents, with those that
+ * came while we waited for the write lock, are written in one transaction
+ * (group commit), and only after COMMIT do the receipts go out
  * and the validators hear of the work.  A failed commit answers 503 to every
  * submission of the batch: nothing was stored, the partner retries with the
  * same client id.
@@ -210,10 +211,10 @@ s_triage(s_intake_t *ix, s_req_t *reqs, size_t i)
 }
 
 static void
-s_batch(s_intake_t *ix, s_req_t *reqs, size_t n)
+s_batch(s_intake_t *ix, s_req_t *reqs, size_t *n_p)
 {
     char *err = NULL;
-    size_t fresh = 0;
+    size_t fresh = 0, n = *n_p, max = (size_t)ix->svc->cfg->batch_max;
     /* the look-ups of the whole batch share one read snapshot */
     int reading = edix_store_begin_read(ix->svc->store, NULL) == 0;
     for (size_t i = 0; i < n; i++) {
@@ -228,6 +229,13 @@ s_batch(s_intake_t *ix, s_req_t *reqs, size_t n)
     int committed = 0;
     edix_store_t *store = ix->svc->store;
     if (edix_store_begin(store, &err) == 0) {
+        /* what came while we waited for the write lock rides along in this
+         * commit, rather than waiting for the lock once more */
+        while (n < max && edix_sock_recv(ix->srv, &reqs[n].in) == 0) {
+            s_triage(ix, reqs, n);
+            fresh += reqs[n].state == S_NEW;
+            *n_p = ++n;
+        }
         int ok = 1;
         for (size_t i = 0; i < n && ok; i++) {
             s_req_t *r = &reqs[i];
@@ -325,7 +333,7 @@ intake_run(edix_service_t *svc)
         size_t n = 0;
         while (n < (size_t)svc->cfg->batch_max && edix_sock_recv(ix.srv, &reqs[n].in) == 0)
             n++;
-        s_batch(&ix, reqs, n);
+        s_batch(&ix, reqs, &n);
         for (size_t i = 0; i < n; i++) {
             edix_inmsg_destroy(&reqs[i].in);
             edix_msg_free(&reqs[i].rec);
