@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define INTAKE_RIDE_ALONG 16 /* submissions taken in once the lock is held */
+
 typedef struct {
     edix_inmsg_t *in;    /* the request, owned */
     edix_pmsg_t msg;     /* decoded, pointing into in */
@@ -230,8 +232,11 @@ s_batch(s_intake_t *ix, s_req_t *reqs, size_t *n_p)
     edix_store_t *store = ix->svc->store;
     if (edix_store_begin(store, &err) == 0) {
         /* what came while we waited for the write lock rides along in this
-         * commit, rather than waiting for the lock once more */
-        while (n < max && edix_sock_recv(ix->srv, &reqs[n].in) == 0) {
+         * commit, rather than waiting for the lock once more; only a few:
+         * each is checked and its receipt signed while we hold the lock,
+         * which under a backlog would keep the validator and router out */
+        size_t ride = n + INTAKE_RIDE_ALONG < max ? n + INTAKE_RIDE_ALONG : max;
+        while (n < ride && edix_sock_recv(ix->srv, &reqs[n].in) == 0) {
             s_triage(ix, reqs, n);
             fresh += reqs[n].state == S_NEW;
             *n_p = ++n;

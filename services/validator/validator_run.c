@@ -187,34 +187,36 @@ s_batch_free(s_batch_t *b)
     free(b);
 }
 
-/* whether id is checked and waiting for, or in, the writer's transaction */
 static int
-s_in_flight(const s_validator_t *vx, const char *id)
+s_strcmp_p(const void *a, const void *b)
 {
-    const s_batch_t *lists[2] = {vx->queued, vx->writing};
-    for (int l = 0; l < 2; l++)
-        for (const s_batch_t *b = lists[l]; b; b = b->next)
-            for (size_t i = 0; i < b->take; i++)
-                if (strcmp(b->items[i].id, id) == 0)
-                    return 1;
-    return 0;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* The accepted messages not already on their way to the writer, oldest
  * first.  The mutex is held from before the query until after the filter:
  * the writer drops a batch from flight only after its commit, so an id
  * read as "accepted" is either still in flight here or decided already
- * (and then its transition is skipped, not written twice). */
+ * (and then its transition is skipped, not written twice).  The ids in
+ * flight are sorted once per pick: under a backlog there are hundreds. */
 static int
 s_pick(s_validator_t *vx, char ***ids_p, size_t *n_p, char **err)
 {
     int limit = vx->svc->cfg->batch_max;
     pthread_mutex_lock(&vx->mu);
-    int rc =
-        edix_store_msg_ids(vx->rstore, "accepted", limit + (int)vx->in_flight, ids_p, n_p, err);
+    const char **fly = xcalloc(vx->in_flight ? vx->in_flight : 1, sizeof *fly);
+    size_t nfly = 0;
+    const s_batch_t *lists[2] = {vx->queued, vx->writing};
+    for (int l = 0; l < 2; l++)
+        for (const s_batch_t *b = lists[l]; b; b = b->next)
+            for (size_t i = 0; i < b->take && nfly < vx->in_flight; i++)
+                fly[nfly++] = b->items[i].id;
+    qsort(fly, nfly, sizeof *fly, s_strcmp_p);
+    int rc = edix_store_msg_ids(vx->rstore, "accepted", limit + (int)nfly, ids_p, n_p, err);
     size_t kept = 0;
     for (size_t i = 0; rc == 0 && i < *n_p; i++) {
-        if (kept < (size_t)limit && !s_in_flight(vx, (*ids_p)[i]))
+        const char *id = (*ids_p)[i];
+        if (kept < (size_t)limit && !bsearch(&id, fly, nfly, sizeof *fly, s_strcmp_p))
             (*ids_p)[kept++] = (*ids_p)[i];
         else
             free((*ids_p)[i]);
@@ -222,6 +224,7 @@ s_pick(s_validator_t *vx, char ***ids_p, size_t *n_p, char **err)
     if (rc == 0)
         *n_p = kept;
     pthread_mutex_unlock(&vx->mu);
+    free(fly);
     return rc;
 }
 
