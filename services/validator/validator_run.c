@@ -290,10 +290,10 @@ s_round(s_validator_t *vx)
         tail = &(*tail)->next;
     *tail = b;
     vx->in_flight += b->take;
+    result = (int)b->take;
+    b = NULL; /* the writer's now: it may be freed once we unlock */
     pthread_cond_broadcast(&vx->cv);
     pthread_mutex_unlock(&vx->mu);
-    result = (int)b->take;
-    b = NULL;
 out:
     if (result < 0 && err)
         edix_warn(NULL, "event=round-failed temporary=%d reason=\"%s\"",
