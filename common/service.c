@@ -148,43 +148,72 @@ edix_service_zap_decide(void *arg, const char *client_public_z85, char **user_id
 }
 
 int
-edix_service_notify(edix_service_t *svc, struct edix_signkey *key, edix_notice_t *n, char **err)
+edix_service_notice_prepare(struct edix_signkey *key, edix_notice_t *n, edix_prepared_notice_t *p,
+                            char **err)
 {
-    char id[25], sha[EDIX_SHA256_HEX], sig[EDIX_SIG_HEX];
-    edix_message_id(id);
-    n->notice_id = id;
+    memset(p, 0, sizeof *p);
+    edix_message_id(p->id);
+    n->notice_id = p->id;
     if (!n->at_ms)
         n->at_ms = edix_now_ms();
-    char *xml = edix_notice_build(n);
-    size_t len = strlen(xml);
-    int rc = -1;
-    if (edix_signkey_sign(key, xml, len, sig, err) < 0)
-        goto out;
-    edix_sha256_hex(xml, len, sha);
+    p->xml = edix_notice_build(n);
+    n->notice_id = NULL;
+    p->len = strlen(p->xml);
+    if (edix_signkey_sign(key, p->xml, p->len, p->sig, err) < 0) {
+        edix_service_notice_free(p);
+        return -1;
+    }
+    edix_sha256_hex(p->xml, p->len, p->sha);
+    p->partner = xstrdup(n->partner);
+    p->ref = xstrdup(n->ref_id);
+    p->delivered = n->delivered;
+    p->at_ms = n->at_ms;
+    return 0;
+}
+
+int
+edix_service_notice_store(edix_service_t *svc, const edix_prepared_notice_t *p, char **err)
+{
     edix_msg_t m = {
-        .id = id,
+        .id = (char *)p->id,
         .sender = "hub",
-        .receiver = (char *)n->partner,
+        .receiver = p->partner,
         .kind = "status",
-        .ref = (char *)n->ref_id,
+        .ref = p->ref,
         .doctype = "ApplicationResponse",
         .state = "routed",
-        .size = (int64_t)len,
-        .sha256 = sha,
-        .received_ms = n->at_ms,
-        .signature = sig,
+        .size = (int64_t)p->len,
+        .sha256 = (char *)p->sha,
+        .received_ms = p->at_ms,
+        .signature = (char *)p->sig,
     };
     char details[256];
-    snprintf(details, sizeof details, "ref=%s to=%s outcome=%s", n->ref_id, n->partner,
-             n->delivered ? "delivered" : "rejected");
-    if (edix_store_msg_insert(svc->store, &m, xml, len, err) < 0 ||
-        edix_store_delivery_add(svc->store, id, n->partner, err) < 0 ||
-        edix_audit_append(svc->store, svc->actor, "notice.queued", id, details, err) < 0)
-        goto out;
-    rc = 0;
-out:
-    free(xml);
-    n->notice_id = NULL;
+    snprintf(details, sizeof details, "ref=%s to=%s outcome=%s", p->ref, p->partner,
+             p->delivered ? "delivered" : "rejected");
+    if (edix_store_msg_insert(svc->store, &m, p->xml, p->len, err) < 0 ||
+        edix_store_delivery_add(svc->store, p->id, p->partner, err) < 0 ||
+        edix_audit_append(svc->store, svc->actor, "notice.queued", p->id, details, err) < 0)
+        return -1;
+    return 0;
+}
+
+void
+edix_service_notice_free(edix_prepared_notice_t *p)
+{
+    free(p->xml);
+    free(p->partner);
+    free(p->ref);
+    memset(p, 0, sizeof *p);
+}
+
+int
+edix_service_notify(edix_service_t *svc, struct edix_signkey *key, edix_notice_t *n, char **err)
+{
+    edix_prepared_notice_t p;
+    if (edix_service_notice_prepare(key, n, &p, err) < 0)
+        return -1;
+    int rc = edix_service_notice_store(svc, &p, err);
+    edix_service_notice_free(&p);
     return rc;
 }
 

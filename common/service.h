@@ -8,6 +8,7 @@
 #define EDIX_SERVICE_H
 
 #include "config.h"
+#include "crypto.h"
 #include "net.h"
 #include "notice.h"
 #include "store.h"
@@ -47,5 +48,25 @@ int edix_service_admitted(edix_service_t *svc, const char *partner, const char *
  * delivery.  Audited as notice.queued. */
 int edix_service_notify(edix_service_t *svc, struct edix_signkey *key, edix_notice_t *n,
                         char **err);
+
+/* The same in two steps, so that the building and signing happen before
+ * the store's write lock is taken and only the rows are written under it:
+ * prepare (anywhere), then store (inside a transaction), then free. */
+typedef struct {
+    char id[25];
+    char *xml;
+    size_t len;
+    char sha[EDIX_SHA256_HEX];
+    char sig[EDIX_SIG_HEX];
+    char *partner; /* who gets it */
+    char *ref;     /* the message it reports on */
+    int delivered;
+    int64_t at_ms;
+} edix_prepared_notice_t;
+
+int edix_service_notice_prepare(struct edix_signkey *key, edix_notice_t *n,
+                                edix_prepared_notice_t *p, char **err);
+int edix_service_notice_store(edix_service_t *svc, const edix_prepared_notice_t *p, char **err);
+void edix_service_notice_free(edix_prepared_notice_t *p);
 
 #endif

@@ -15,6 +15,10 @@
  *    routing transaction, or their own after ROUTER_ACK_DELAY_MS): delivery
  *    done, message "delivered", audit, and a "delivered" notice for the
  *    sender.  A repeated ACK changes nothing.
+ * The write lock is the store's one bottleneck (the intake and the
+ * validator wait on it too), so whatever can be is done before taking it:
+ * routes read their receivers, acks their messages, and the notices are
+ * built and signed; the transaction only writes rows.
  * A receiver is connected from its READY until a send to it fails; a READY
  * on a new connection makes all its pending deliveries due at once.
  * Dispatch looks in the store only for receivers that may have work: new
@@ -59,6 +63,12 @@ typedef struct s_ack {
     char *id;            /* acked hub id */
     const char *partner; /* by whom: the receiver's own string, which stays
                             put when a new receiver grows r->rx */
+    /* read and built before the write lock (s_acks_prepare) */
+    int prepared;
+    int have_msg; /* the message as it was then */
+    edix_msg_t msg;
+    int have_notice; /* its sender's "delivered" notice, signed */
+    edix_prepared_notice_t notice;
 } s_ack_t;
 
 /* Acks wait this long for company before a transaction of their own; a
@@ -154,6 +164,7 @@ s_attempts_clear(s_router_t *r)
 
 static int s_acks_write(s_router_t *r, int *fresh, char **err);
 static void s_acks_done(s_router_t *r, const int *fresh, int committed);
+static void s_acks_prepare(s_router_t *r, int outer);
 
 /* validated -> routed, with a delivery row; 1 when something moved.  The
  * acks waiting for a transaction ride along in the same one: one commit
@@ -165,36 +176,50 @@ s_route(s_router_t *r)
     char *err = NULL, **ids = NULL, **receivers = NULL;
     size_t n = 0;
     int moved = 0, *fresh = NULL;
-    if (edix_store_msg_ids(svc->store, "validated", svc->cfg->batch_max, &ids, &n, &err) < 0)
+    /* what to route, and who gets each (the validator settled that), is
+     * read before the write lock */
+    if (edix_store_begin_read(svc->store, &err) < 0)
         goto fail;
+    if (edix_store_msg_ids(svc->store, "validated", svc->cfg->batch_max, &ids, &n, &err) < 0) {
+        edix_store_end_read(svc->store);
+        goto fail;
+    }
     if (n == 0) {
+        edix_store_end_read(svc->store);
         r->route_due = 0;
         goto out;
     }
     receivers = xcalloc(n, sizeof *receivers);
+    for (size_t i = 0; i < n; i++) {
+        edix_msg_t m;
+        if (edix_store_msg_get(svc->store, ids[i], &m, NULL) != 0)
+            continue;
+        receivers[i] = m.receiver;
+        m.receiver = NULL;
+        edix_msg_free(&m);
+    }
+    s_acks_prepare(r, 1);
+    edix_store_end_read(svc->store);
     if (edix_store_begin(svc->store, &err) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        edix_msg_t m;
-        int rc = edix_store_msg_get(svc->store, ids[i], &m, &err);
-        if (rc < 0)
-            goto rollback;
-        if (rc == 1)
+        if (!receivers[i])
             continue;
-        free(m.state);
-        m.state = xstrdup("routed");
+        edix_msg_t m = {.id = ids[i], .state = "routed"};
         char details[160];
-        snprintf(details, sizeof details, "receiver=%s", m.receiver ? m.receiver : "-");
-        rc = m.receiver ? edix_store_msg_transition(svc->store, &m, "validated", &err) : 1;
-        if (rc == 0 &&
-            (edix_store_delivery_add(svc->store, m.id, m.receiver, &err) < 0 ||
-             edix_audit_append(svc->store, svc->actor, "message.routed", m.id, details, &err) < 0))
+        snprintf(details, sizeof details, "receiver=%s", receivers[i]);
+        int rc = edix_store_msg_transition(svc->store, &m, "validated", &err);
+        if (rc == 0 && (edix_store_delivery_add(svc->store, ids[i], receivers[i], &err) < 0 ||
+                        edix_audit_append(svc->store, svc->actor, "message.routed", ids[i], details,
+                                          &err) < 0))
             rc = -1;
-        if (rc == 0)
-            receivers[i] = xstrdup(m.receiver);
-        edix_msg_free(&m);
         if (rc < 0)
             goto rollback;
+        if (rc == 1) {
+            /* routed meanwhile, or no longer valid to route */
+            free(receivers[i]);
+            receivers[i] = NULL;
+        }
     }
     if (s_flush_attempts(r, &err) < 0)
         goto rollback;
@@ -321,6 +346,44 @@ s_expire(s_receiver_t *x, int64_t now)
     }
 }
 
+/* Before the write lock: read the acked messages and build and sign the
+ * "delivered" notices their senders get, so that the transaction only
+ * writes rows.  What a message is does not change once it is routed; its
+ * state may, which the transaction checks.  Anything that fails here is
+ * done in the transaction instead.  outer: the caller has a read
+ * transaction open. */
+static void
+s_acks_prepare(s_router_t *r, int outer)
+{
+    int reading = 0;
+    for (size_t i = 0; i < r->nacks; i++) {
+        s_ack_t *a = &r->acks[i];
+        if (a->prepared)
+            continue;
+        a->prepared = 1;
+        if (!outer && !reading && edix_store_begin_read(r->svc->store, NULL) < 0)
+            break;
+        reading = 1;
+        if (edix_store_msg_get(r->svc->store, a->id, &a->msg, NULL) != 0)
+            continue;
+        a->have_msg = 1;
+        if (strcmp(a->msg.kind, "document") != 0)
+            continue;
+        edix_notice_t notice = {
+            .partner = a->msg.sender,
+            .ref_id = a->msg.id,
+            .client_id = a->msg.client_id,
+            .doc_number = a->msg.doc_number,
+            .doctype = a->msg.doctype,
+            .delivered = 1,
+            .receiver = a->partner,
+        };
+        a->have_notice = edix_service_notice_prepare(r->key, &notice, &a->notice, NULL) == 0;
+    }
+    if (reading && !outer)
+        edix_store_end_read(r->svc->store);
+}
+
 /* Inside a transaction: record the waiting acks (delivery done, message
  * "delivered", audit, and the sender's "delivered" notice); fresh[i] is set
  * for each ack that changed something.  A repeat, or an ack for a delivery
@@ -337,12 +400,26 @@ s_acks_write(s_router_t *r, int *fresh, char **err)
         if (rc == 1)
             continue;
         edix_msg_t m;
-        if (edix_store_msg_get(svc->store, a->id, &m, err) != 0)
+        if (a->have_msg) {
+            m = a->msg;
+            a->have_msg = 0;
+        } else if (edix_store_msg_get(svc->store, a->id, &m, err) != 0) {
             return -1;
-        const char *from = m.state;
+        }
+        char *from = m.state;
         m.state = xstrdup("delivered");
         rc = edix_store_msg_transition(svc->store, &m, from, err);
-        free((char *)from);
+        if (rc == 1) {
+            /* its state changed since it was read: from the one it has */
+            free(from);
+            edix_msg_free(&m);
+            if (edix_store_msg_get(svc->store, a->id, &m, err) != 0)
+                return -1;
+            from = m.state;
+            m.state = xstrdup("delivered");
+            rc = edix_store_msg_transition(svc->store, &m, from, err);
+        }
+        free(from);
         char details[160];
         snprintf(details, sizeof details, "receiver=%s", a->partner);
         if (rc < 0 || edix_audit_append(svc->store, svc->actor, "message.delivered", m.id, details,
@@ -351,16 +428,21 @@ s_acks_write(s_router_t *r, int *fresh, char **err)
             return -1;
         }
         if (strcmp(m.kind, "document") == 0) {
-            edix_notice_t notice = {
-                .partner = m.sender,
-                .ref_id = m.id,
-                .client_id = m.client_id,
-                .doc_number = m.doc_number,
-                .doctype = m.doctype,
-                .delivered = 1,
-                .receiver = a->partner,
-            };
-            if (edix_service_notify(svc, r->key, &notice, err) < 0) {
+            if (a->have_notice) {
+                rc = edix_service_notice_store(svc, &a->notice, err);
+            } else {
+                edix_notice_t notice = {
+                    .partner = m.sender,
+                    .ref_id = m.id,
+                    .client_id = m.client_id,
+                    .doc_number = m.doc_number,
+                    .doctype = m.doctype,
+                    .delivered = 1,
+                    .receiver = a->partner,
+                };
+                rc = edix_service_notify(svc, r->key, &notice, err);
+            }
+            if (rc < 0) {
                 edix_msg_free(&m);
                 return -1;
             }
@@ -372,6 +454,17 @@ s_acks_write(s_router_t *r, int *fresh, char **err)
         fresh[i] = 1;
     }
     return 0;
+}
+
+static void
+s_ack_free(s_ack_t *a)
+{
+    free(a->id);
+    if (a->have_msg)
+        edix_msg_free(&a->msg);
+    if (a->have_notice)
+        edix_service_notice_free(&a->notice);
+    memset(a, 0, sizeof *a);
 }
 
 /* After the transaction that carried the acks, committed or not: their
@@ -391,7 +484,7 @@ s_acks_done(s_router_t *r, const int *fresh, int committed)
             s_flight_drop(x, k);
         if (x)
             x->dirty = 1;
-        free(a->id);
+        s_ack_free(a);
     }
     r->nacks = 0;
 }
@@ -444,6 +537,7 @@ s_flush_acks(s_router_t *r)
     if (!r->nacks)
         return;
     int *fresh = xcalloc(r->nacks, sizeof *fresh), committed = 0;
+    s_acks_prepare(r, 0);
     if (edix_store_begin(r->svc->store, &err) == 0) {
         /* attempts first: an ack below marks the same delivery done */
         if (s_flush_attempts(r, &err) == 0 && s_acks_write(r, fresh, &err) == 0 &&
@@ -597,8 +691,8 @@ router_run(edix_service_t *svc)
                 r.rx[i].dirty = 1;
             next_scan = now + svc->cfg->rescan_ms;
         }
-        while (r.route_due && s_route(&r))
-            ;
+        if (r.route_due)
+            s_route(&r);
         int reading = 0;
         for (size_t i = 0; i < r.nrx; i++) {
             s_expire(&r.rx[i], now);
@@ -659,7 +753,7 @@ out:
     s_attempts_clear(&r);
     free(r.attempts);
     for (size_t i = 0; i < r.nacks; i++)
-        free(r.acks[i].id);
+        s_ack_free(&r.acks[i]);
     free(r.acks);
     edix_sock_destroy(&r.srv);
     edix_sock_destroy(&r.pull);
