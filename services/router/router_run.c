@@ -346,6 +346,21 @@ s_expire(s_receiver_t *x, int64_t now)
     }
 }
 
+/* the "delivered" notice for document m's sender */
+static edix_notice_t
+s_delivered(const edix_msg_t *m, const char *receiver)
+{
+    return (edix_notice_t){
+        .partner = m->sender,
+        .ref_id = m->id,
+        .client_id = m->client_id,
+        .doc_number = m->doc_number,
+        .doctype = m->doctype,
+        .delivered = 1,
+        .receiver = receiver,
+    };
+}
+
 /* Before the write lock: read the acked messages and build and sign the
  * "delivered" notices their senders get, so that the transaction only
  * writes rows.  What a message is does not change once it is routed; its
@@ -369,15 +384,7 @@ s_acks_prepare(s_router_t *r, int outer)
         a->have_msg = 1;
         if (strcmp(a->msg.kind, "document") != 0)
             continue;
-        edix_notice_t notice = {
-            .partner = a->msg.sender,
-            .ref_id = a->msg.id,
-            .client_id = a->msg.client_id,
-            .doc_number = a->msg.doc_number,
-            .doctype = a->msg.doctype,
-            .delivered = 1,
-            .receiver = a->partner,
-        };
+        edix_notice_t notice = s_delivered(&a->msg, a->partner);
         a->have_notice = edix_service_notice_prepare(r->key, &notice, &a->notice, NULL) == 0;
     }
     if (reading && !outer)
@@ -431,15 +438,7 @@ s_acks_write(s_router_t *r, int *fresh, char **err)
             if (a->have_notice) {
                 rc = edix_service_notice_store(svc, &a->notice, err);
             } else {
-                edix_notice_t notice = {
-                    .partner = m.sender,
-                    .ref_id = m.id,
-                    .client_id = m.client_id,
-                    .doc_number = m.doc_number,
-                    .doctype = m.doctype,
-                    .delivered = 1,
-                    .receiver = a->partner,
-                };
+                edix_notice_t notice = s_delivered(&m, a->partner);
                 rc = edix_service_notify(svc, r->key, &notice, err);
             }
             if (rc < 0) {
