@@ -337,7 +337,8 @@ edix_store_open(const char *path, int create, char **err)
         }
         close(fd);
     }
-    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             store_vfs_name());
     if (rc != SQLITE_OK) {
         store_fail(self, rc, err, "cannot open the store");
         goto fail;
@@ -461,7 +462,8 @@ edix_store_checkpoint_in_background(edix_store_t *self, char **err)
     if (self->ckpt)
         return 0;
     struct store_ckpt *c = xcalloc(1, sizeof *c);
-    int rc = sqlite3_open_v2(self->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(self->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             store_vfs_name());
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(c->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
     if (rc == SQLITE_OK)

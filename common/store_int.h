@@ -39,5 +39,8 @@ int store_fail(edix_store_t *self, int rc, char **err, const char *what);
 void store_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* a column as a new string, or NULL */
 char *store_col_text(sqlite3_stmt *st, int i);
+/* The name of the VFS that writes WAL frames in one call per commit
+ * (store_vfs.c), registered on first use; NULL for SQLite's default. */
+const char *store_vfs_name(void);
 
 #endif
