@@ -318,9 +318,12 @@ s_stmt_is(const char *stmt, const char *key, const char *want, char **err)
     return 0;
 }
 
-int
-edix_receipt_verify(const char *hub_sign_public_hex, const char *statement,
-                    const char *signature_hex, const void *doc, size_t len, char **err)
+/* edix_receipt_verify; with verify 0 the signature is taken as verified
+ * already (one Ed25519 verification is some 50 us, a third of what a
+ * partner spends on a document) */
+static int
+s_receipt_check(const char *hub_sign_public_hex, const char *statement, const char *signature_hex,
+                const void *doc, size_t len, int verify, char **err)
 {
     static const char magic[] = "edix-receipt/1";
     const char *v;
@@ -333,7 +336,8 @@ edix_receipt_verify(const char *hub_sign_public_hex, const char *statement,
         (statement[sizeof magic - 1] != '\n' &&
          strncmp(statement + sizeof magic - 1, "\r\n", 2) != 0))
         return edix_fail(err, "not an edix receipt statement (first line is not %s)", magic);
-    if (edix_sign_verify(hub_sign_public_hex, statement, strlen(statement), signature_hex) < 0)
+    if (verify &&
+        edix_sign_verify(hub_sign_public_hex, statement, strlen(statement), signature_hex) < 0)
         return edix_fail(err, "the receipt signature does not verify with the hub's key");
     if (s_stmt_one(statement, "hub-id", &v, &n, err) < 0 ||
         s_stmt_one(statement, "client-id", &v, &n, err) < 0 ||
@@ -361,6 +365,13 @@ edix_receipt_verify(const char *hub_sign_public_hex, const char *statement,
     if (n != 64 || strncasecmp(v, hex, 64) != 0)
         return edix_fail(err, "the receipt's sha256 does not match the document");
     return 0;
+}
+
+int
+edix_receipt_verify(const char *hub_sign_public_hex, const char *statement,
+                    const char *signature_hex, const void *doc, size_t len, char **err)
+{
+    return s_receipt_check(hub_sign_public_hex, statement, signature_hex, doc, len, 1, err);
 }
 
 char *
@@ -452,7 +463,7 @@ s_receipt_take(edix_client_t *self, const edix_submission_t *sub, const edix_pms
     if (s_stmt_find(stmt, "sender", &v, &n) > 0 &&
         s_stmt_is(stmt, "sender", self->bundle->partner, &why) < 0)
         goto out;
-    if (edix_receipt_verify(pub, stmt, sig, sub->doc, sub->len, &why) < 0) {
+    if (s_receipt_check(pub, stmt, sig, sub->doc, sub->len, 0, &why) < 0) {
         /* genuinely the hub's, for our client id, but for other bytes: a
          * late answer to an earlier submission of this id with another
          * document.  The hub holds the id for that one: a conflict. */
