@@ -12,26 +12,28 @@
 
 static char s_service[32] = "edix";
 static int s_min_level = EDIX_LOG_INFO;
+static const char *s_names[] = {"debug", "info", "warn", "error"};
 
 void
 edix_log_init(const char *service, int min_level)
 {
     snprintf(s_service, sizeof s_service, "%s", service);
     s_min_level = min_level;
+    /* debug, info, warn or error; anything else leaves the default */
     const char *env = getenv("EDIX_LOG_LEVEL");
-    if (env && strcmp(env, "debug") == 0)
-        s_min_level = EDIX_LOG_DEBUG;
+    for (int i = EDIX_LOG_DEBUG; env && i <= EDIX_LOG_ERROR; i++)
+        if (strcmp(env, s_names[i]) == 0)
+            s_min_level = i;
 }
 
 void
 edix_log(int level, const char *msgid, const char *fmt, ...)
 {
-    static const char *names[] = {"debug", "info", "warn", "error"};
     if (level < s_min_level)
         return;
     char line[2048];
     int n = snprintf(line, sizeof line, "msg=%s level=%s svc=%s ", msgid && *msgid ? msgid : "-",
-                     names[level], s_service);
+                     s_names[level], s_service);
     va_list ap;
     va_start(ap, fmt);
     if (n >= 0 && (size_t)n < sizeof line)

@@ -12,7 +12,8 @@
 
 enum { EDIX_LOG_DEBUG, EDIX_LOG_INFO, EDIX_LOG_WARN, EDIX_LOG_ERROR };
 
-/* name of the service for every line; level below which lines are dropped */
+/* name of the service for every line; level below which lines are dropped,
+ * unless $EDIX_LOG_LEVEL names another: debug, info, warn or error */
 void edix_log_init(const char *service, int min_level);
 /* fmt continues the line after svc=...: "event=accepted sender=%s" */
 void edix_log(int level, const char *msgid, const char *fmt, ...)

@@ -47,7 +47,8 @@ edix_service_main(int argc, char **argv, const char *name, const char *summary,
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: edix-%s [--home DIR]\n\n%s\n\n"
                    "--home DIR   the hub's home (default $EDIX_HOME)\n"
-                   "Runs in the foreground and logs to stderr; stops cleanly on SIGTERM.\n",
+                   "Runs in the foreground and logs to stderr; stops cleanly on SIGTERM.\n"
+                   "Logs from EDIX_LOG_LEVEL up: debug, info (the default), warn or error.\n",
                    name, summary);
             return 0;
         }

@@ -133,7 +133,9 @@ s_usage(FILE *f)
           "restarts any that stops, and stops them all on SIGTERM.\n\n"
           "--home DIR     the hub's home (default $EDIX_HOME)\n"
           "--foreground   stay attached and log to stderr (for systemd and tests);\n"
-          "               otherwise detach and log to HOME/hub.log\n",
+          "               otherwise detach and log to HOME/hub.log\n\n"
+          "Logs from EDIX_LOG_LEVEL up: debug, info (the default), warn or error;\n"
+          "the services inherit it.\n",
           f);
 }
 

@@ -619,7 +619,8 @@ main(int argc, char **argv)
     snprintf(log, sizeof log, "%s/hub.log", B.tmp);
     pid_t hub = fork();
     if (hub == 0) {
-        setenv("EDIX_LOG_LEVEL", "warn", 1);
+        /* logs at info, a line per step of each document, as in service */
+        unsetenv("EDIX_LOG_LEVEL");
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fd, 2);
         char exe[PATH_MAX + 16];

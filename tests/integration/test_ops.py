@@ -426,6 +426,18 @@ class LogTest(OpsBase):
         for s in secrets + pem + contents:
             self.assertNotIn(s, text)
 
+    def test_log_level_from_environment(self):
+        # no "listening" lines at warn: the send waits for the hub itself
+        hub = self.home.start("edix-hub", "--foreground", env={"EDIX_LOG_LEVEL": "warn"})
+        order = self.send("buyer", corpus(ORDER))
+        self.receive("seller", os.path.join(self.tmp, "seller"), order)
+        self.wait_state(order, "delivered")
+        self.home.stop_all()
+        self.assertEqual(hub.returncode, 0)
+        for line in read(hub.logfile).splitlines():
+            self.assertRegex(line, LOG_LINE)
+            self.assertNotRegex(line, r" level=(debug|info) ")
+
 
 class SelfDescriptionTest(EdixTest):
 
