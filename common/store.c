@@ -393,7 +393,7 @@ struct store_ckpt {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sqlite3 *db; /* the thread's own connection */
+    sqlite3 *db;    /* the thread's own connection */
     int due;        /* the WAL has grown: checkpoint */
     int backfilled; /* WAL frames in the database file, as last seen */
     int seen;       /* WAL frames when the checkpoint was asked for */

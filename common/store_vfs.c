@@ -21,7 +21,7 @@
 
 #define S_VFS_NAME "edix-wal"
 /* below 128 KiB: the unix VFS writes at most 0x1ffff bytes in one call */
-#define S_BUF_SIZE (120 * 1024)
+#define S_BUF_SIZE  (120 * 1024)
 #define S_FRAME_HDR 24 /* a WAL frame header, before each page */
 
 typedef struct {
