@@ -66,6 +66,14 @@ typedef struct {
  * writer's transaction. */
 #define VALIDATOR_QUEUE_MAX 2
 
+/* a round (pick, check, or write) that did not happen; it is tried again */
+static void
+s_round_failed(edix_store_t *store, const char *err)
+{
+    edix_warn(NULL, "event=round-failed temporary=%d reason=\"%s\"", edix_store_temporary(store),
+              err);
+}
+
 static int
 s_load(s_validator_t *vx, s_item_t *it, char **err)
 {
@@ -296,8 +304,7 @@ s_round(s_validator_t *vx)
     pthread_mutex_unlock(&vx->mu);
 out:
     if (result < 0 && err)
-        edix_warn(NULL, "event=round-failed temporary=%d reason=\"%s\"",
-                  edix_store_temporary(store), err);
+        s_round_failed(store, err);
     if (b)
         s_batch_free(b);
     free(err);
@@ -355,8 +362,7 @@ s_write_batches(s_validator_t *vx, s_batch_t *batches)
     edix_sock_send(vx->push, NULL, &work, 1);
 out:
     if (rc < 0)
-        edix_warn(NULL, "event=round-failed temporary=%d reason=\"%s\"",
-                  edix_store_temporary(svc->store), err);
+        s_round_failed(svc->store, err);
     free(err);
     return rc;
 }
@@ -385,8 +391,7 @@ s_writer(void *arg)
         pthread_mutex_unlock(&vx->mu);
         int rc = begun ? s_write_batches(vx, vx->writing) : -1;
         if (!begun)
-            edix_warn(NULL, "event=round-failed temporary=%d reason=\"%s\"",
-                      edix_store_temporary(vx->svc->store), err);
+            s_round_failed(vx->svc->store, err);
         free(err);
         pthread_mutex_lock(&vx->mu);
         /* decided, or not written and still "accepted": either way the
