@@ -319,8 +319,7 @@ s_stmt_is(const char *stmt, const char *key, const char *want, char **err)
 }
 
 /* edix_receipt_verify; with verify 0 the signature is taken as verified
- * already (one Ed25519 verification is some 50 us, a third of what a
- * partner spends on a document) */
+ * already (one Ed25519 verification is some 50 us) */
 static int
 s_receipt_check(const char *hub_sign_public_hex, const char *statement, const char *signature_hex,
                 const void *doc, size_t len, int verify, char **err)

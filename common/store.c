@@ -375,10 +375,11 @@ fail:
  * blocked) each time STORE_CKPT_PAGES more pages are in the WAL than it last
  * saw copied, which copies nearly all of the WAL while everyone keeps
  * writing.  (Counting from the WAL's start instead woke it after every
- * commit once the WAL was past that size: 3,000 checkpoints, each with its
- * fsync, in one edix-bench run, where 400 do.)  Once the WAL holds STORE_CKPT_RESTART_PAGES
- * it follows with a RESTART: that holds the write lock, copies the few pages
- * written since, and makes the next writer start the WAL from its beginning.
+ * commit once the WAL was past that size: 4,238 checkpoint calls, most with
+ * an fsync, in one edix-bench run, where 627 do.)  Once the WAL holds
+ * STORE_CKPT_RESTART_PAGES it follows with a RESTART: that holds the write
+ * lock, copies the few pages written since, and makes the next writer start
+ * the WAL from its beginning.
  * It waits at most STORE_CKPT_WAIT_MS for the lock and for readers (our
  * readers keep their snapshots short); if that is not enough it gives up and
  * tries again at the next checkpoint.  Should the WAL still reach twice the
