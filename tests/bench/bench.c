@@ -54,6 +54,7 @@ typedef struct {
     int rate_seconds;       /* how long the latency phase lasts */
     int smoke;              /* a tiny run that checks the benchmark works */
     int keep;               /* keep the home for a look at the store */
+    const char *lat_file;   /* each measured document's due time and latency */
 } opts_t;
 
 typedef struct {
@@ -506,11 +507,14 @@ static void
 s_usage(void)
 {
     puts("usage: edix-bench [--docs N] [--rate DOCS_PER_S] [--rate-seconds S]\n"
-         "                  [--senders N] [--receivers N] [--smoke] [--keep]\n\n"
+         "                  [--senders N] [--receivers N] [--smoke] [--keep]\n"
+         "                  [--latency-file FILE]\n\n"
          "Starts a hub in a temporary home and measures throughput, latency at a\n"
          "fixed offered load, the bare check floor and the services' memory.\n"
          "Defaults: --docs 20000 --rate 1000 --rate-seconds 10 --senders 4 --receivers 4.\n"
          "--keep leaves the temporary home (store, logs) in place.\n"
+         "--latency-file writes a line per document of the latency phase: seconds\n"
+         "from the phase's start when it was due, its latency in ms, its hub id.\n"
          "The last line is JSON.");
 }
 
@@ -530,6 +534,8 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--help") == 0) {
             s_usage();
             return 0;
+        } else if (i + 1 < argc && strcmp(argv[i], "--latency-file") == 0) {
+            o.lat_file = argv[++i];
         } else if (i + 1 < argc && strcmp(argv[i], "--docs") == 0) {
             o.docs = atol(argv[++i]);
         } else if (i + 1 < argc && strcmp(argv[i], "--rate") == 0) {
@@ -732,6 +738,7 @@ main(int argc, char **argv)
     /* latency at a fixed offered load */
     memset(B.lat, 0, LAT_SLOTS * sizeof *B.lat);
     long lat_base = atomic_load(&B.acked);
+    double t_rate = s_now();
     for (int s = 0; s < o.senders; s++) {
         txs[s] = (tx_t){.B = &B,
                         .index = s,
@@ -755,6 +762,23 @@ main(int argc, char **argv)
     for (size_t k = 0; k < LAT_SLOTS; k++)
         if (B.lat[k].id[0] && B.lat[k].t_submit > 0 && B.lat[k].t_ack > 0 && nl < (size_t)offered)
             lats[nl++] = (B.lat[k].t_ack - B.lat[k].t_submit) * 1000.0;
+    if (o.lat_file) {
+        FILE *f = fopen(o.lat_file, "w");
+        if (!f) {
+            perror(o.lat_file);
+            return 1;
+        }
+        /* the wall clock at the phase's start, for lining up with the
+         * audit records' times */
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        fprintf(f, "# start %.4f\n", wall.tv_sec + wall.tv_nsec / 1e9 - (s_now() - t_rate));
+        for (size_t k = 0; k < LAT_SLOTS; k++)
+            if (B.lat[k].id[0] && B.lat[k].t_submit > 0 && B.lat[k].t_ack > 0)
+                fprintf(f, "%.4f %.2f %s\n", B.lat[k].t_submit - t_rate,
+                        (B.lat[k].t_ack - B.lat[k].t_submit) * 1000.0, B.lat[k].id);
+        fclose(f);
+    }
     qsort(lats, nl, sizeof *lats, s_cmp_double);
     double p50 = nl ? lats[nl / 2] : 0, p99 = nl ? lats[(size_t)(nl * 0.99)] : 0,
            pmax = nl ? lats[nl - 1] : 0;
