@@ -525,6 +525,14 @@ s_checkpoint_stop(edix_store_t *self)
     self->ckpt = NULL;
 }
 
+static void
+s_turn_release(edix_store_t *self)
+{
+    if (self->turn_held)
+        store_turn_unlock(self->turn);
+    self->turn_held = 0;
+}
+
 void
 edix_store_close(edix_store_t **self_p)
 {
@@ -535,6 +543,8 @@ edix_store_close(edix_store_t **self_p)
     for (int i = 0; i < STORE_STMT_CACHE; i++)
         sqlite3_finalize(self->cache[i].stmt);
     sqlite3_close_v2(self->db);
+    s_turn_release(self);
+    store_turn_close(&self->turn);
     free(self->path);
     free(self);
     *self_p = NULL;
@@ -543,8 +553,20 @@ edix_store_close(edix_store_t **self_p)
 int
 edix_store_begin(edix_store_t *self, char **err)
 {
-    if (s_exec(self, "BEGIN IMMEDIATE", err, "cannot start a transaction") < 0)
+    /* wait in the writers' queue (store_turn.c), then for SQLite's lock */
+    if (!self->turn_tried) {
+        self->turn = store_turn_open(self->path);
+        self->turn_tried = 1;
+    }
+    if (self->turn && !store_turn_lock(self->turn))
+        /* kept waiting STORE_TURN_WAIT_MS: its holder is stuck or lost it;
+         * this connection goes on without the queue */
+        store_turn_close(&self->turn);
+    self->turn_held = self->turn != NULL;
+    if (s_exec(self, "BEGIN IMMEDIATE", err, "cannot start a transaction") < 0) {
+        s_turn_release(self);
         return -1;
+    }
     self->in_tx = 1;
     return 0;
 }
@@ -569,6 +591,7 @@ edix_store_commit(edix_store_t *self, char **err)
         edix_store_rollback(self);
         return -1;
     }
+    s_turn_release(self);
     self->in_tx = 0;
     return 0;
 }
@@ -578,6 +601,7 @@ edix_store_rollback(edix_store_t *self)
 {
     if (sqlite3_get_autocommit(self->db) == 0)
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    s_turn_release(self);
     self->in_tx = 0;
 }
 

@@ -19,6 +19,9 @@ struct edix_store {
     int in_tx;               /* inside BEGIN IMMEDIATE */
     int64_t busy_since;      /* monotonic ms when the current wait for a lock began */
     struct store_ckpt *ckpt; /* the background checkpointer, or NULL */
+    struct store_turn *turn; /* the writers' queue, set up by the first begin */
+    int turn_tried;          /* ... or tried to be */
+    int turn_held;           /* this transaction holds it */
     struct {
         const char *sql;    /* key: the (static) SQL text */
         sqlite3_stmt *stmt; /* prepared once, reset after each use */
@@ -42,5 +45,15 @@ char *store_col_text(sqlite3_stmt *st, int i);
 /* The name of the VFS that writes WAL frames in one call per commit
  * (store_vfs.c), registered on first use; NULL for SQLite's default. */
 const char *store_vfs_name(void);
+
+/* The writers' queue (store_turn.c): a mutex shared by every process that
+ * writes the store at db_path, or NULL where it cannot be set up.  lock is
+ * 1 when taken (and must then be unlocked by the same thread), 0 when the
+ * writer goes on without it; both take NULL. */
+struct store_turn;
+struct store_turn *store_turn_open(const char *db_path);
+int store_turn_lock(struct store_turn *t);
+void store_turn_unlock(struct store_turn *t);
+void store_turn_close(struct store_turn **t_p);
 
 #endif
