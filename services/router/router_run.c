@@ -563,8 +563,9 @@ s_receive(s_router_t *r)
     /* whether a connection's key is still admitted is looked up once per
      * call, not once per ACK; the keys are copied: the metadata strings die
      * with their message */
-    char known[8][EDIX_Z85_KEY];
-    int known_active[8], nknown = 0;
+    enum { KNOWN_MAX = 8 };
+    char known[KNOWN_MAX][EDIX_Z85_KEY];
+    int known_active[KNOWN_MAX], nknown = 0;
     while (edix_sock_recv(r->srv, &in) == 0) {
         const char *partner = edix_inmsg_user(in);
         const char *key = edix_inmsg_key(in);
@@ -574,12 +575,13 @@ s_receive(s_router_t *r)
         edix_pmsg_t msg;
         char why[128];
         int active = -1;
-        for (int k = 0; key && k < nknown; k++)
+        /* (the second bound is nknown's own; gcc -O3 cannot see it) */
+        for (int k = 0; key && k < nknown && k < KNOWN_MAX; k++)
             if (strcmp(known[k], key) == 0)
                 active = known_active[k];
         if (partner && active < 0) {
             active = edix_service_admitted(r->svc, partner, key) == 1;
-            if (key && nknown < 8 && strlen(key) < EDIX_Z85_KEY) {
+            if (key && nknown < KNOWN_MAX && strlen(key) < EDIX_Z85_KEY) {
                 strcpy(known[nknown], key);
                 known_active[nknown++] = active;
             }
